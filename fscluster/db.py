@@ -1,0 +1,159 @@
+"""One place for DB access: engines, schema creation and retries for Galera failovers.
+
+Two engines: ``write`` (HAProxy's single-writer listener, or the embedded SQLite) and
+``read`` (HAProxy's balanced listener; the write engine when no read URL is set). Both ping
+connections before use and recycle them, so a connection that a dead Galera node left behind
+is replaced rather than handed out. :meth:`Database.retrying` wraps *idempotent* units of work
+and retries the errors a Galera failover produces; anything else propagates at once.
+"""
+import logging
+import random
+import time
+from typing import Callable, Optional, TypeVar
+
+from sqlalchemy import create_engine, event, insert, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from fscluster import triggers
+from fscluster.config import Config, redact_url
+from fscluster.errors import DatabaseUnavailable
+from fscluster.schema import cluster_cache_generation, metadata
+
+log = logging.getLogger("fscluster.db")
+T = TypeVar("T")
+
+# MariaDB/MySQL error codes a Galera failover produces; all are safe to retry for
+# idempotent work. 2003 can't connect, 2006 gone away, 2013 lost connection,
+# 1213 deadlock (wsrep certification failure), 1047 WSREP not prepared / unknown command,
+# 1205 lock wait timeout, 1927 connection killed, 4031 idle disconnect.
+RETRYABLE_MYSQL_CODES = frozenset({2003, 2006, 2013, 1213, 1047, 1205, 1927, 4031})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for errors that a retry on a fresh connection can cure."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = getattr(exc, "orig", None)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0] in RETRYABLE_MYSQL_CODES
+    if isinstance(exc, OperationalError):
+        message = str(orig or exc).lower()
+        return "database is locked" in message or "lost connection" in message
+    return False
+
+
+def make_engine(url: str, connect_timeout: float) -> Engine:
+    if url.startswith("sqlite"):
+        kwargs = {"connect_args": {"check_same_thread": False, "timeout": 10}}
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    connect_args = {}
+    if "pymysql" in url:
+        timeout = max(1, int(round(connect_timeout)))
+        connect_args = {"connect_timeout": timeout, "read_timeout": timeout * 3,
+                        "write_timeout": timeout * 3, "charset": "utf8mb4"}
+    return create_engine(url, pool_pre_ping=True, pool_recycle=300, pool_size=10,
+                         max_overflow=20, pool_timeout=connect_timeout,
+                         connect_args=connect_args)
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """The write and read engines of one node, plus the retry policy around them."""
+
+    def __init__(self, url: str, read_url: Optional[str] = None, connect_timeout: float = 3.0,
+                 retry_seconds: float = 10.0):
+        self.url = url
+        self.write = make_engine(url, connect_timeout)
+        self.read = make_engine(read_url, connect_timeout) if read_url and read_url != url \
+            else self.write
+        self.retry_seconds = retry_seconds
+
+    @classmethod
+    def from_config(cls, config: Config) -> "Database":
+        return cls(config.db_url, config.read_url, config.db_connect_timeout,
+                   config.db_retry_seconds)
+
+    @property
+    def dialect(self) -> str:
+        return self.write.dialect.name
+
+    def describe(self) -> str:
+        return redact_url(self.url)
+
+    def retrying(self, work: Callable[[Connection], T], *, write: bool = True,
+                 deadline: Optional[float] = None) -> T:
+        """Run ``work(conn)`` in a transaction, retrying Galera-failover errors with backoff.
+
+        Only for idempotent units: a retry may re-run work whose commit reply was lost.
+        Raises :class:`DatabaseUnavailable` once ``retry_seconds`` (or ``deadline``) passes.
+        """
+        engine = self.write if write else self.read
+        give_up = time.monotonic() + (self.retry_seconds if deadline is None else deadline)
+        delay = 0.05
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with engine.begin() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                if not is_retryable(exc) or time.monotonic() + delay > give_up:
+                    if is_retryable(exc) or isinstance(exc, OperationalError):
+                        raise DatabaseUnavailable(
+                            f"{self.describe()}: {_short(exc)} (after {attempt} attempts)"
+                        ) from exc
+                    raise
+                log.warning("db retry", extra={"attempt": attempt, "error": _short(exc),
+                                               "delay_ms": round(delay * 1000)})
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0) * (0.8 + 0.4 * random.random())
+
+    def create_schema(self) -> None:
+        """Create every table, the generation row and the triggers; safe to run twice."""
+        metadata.create_all(self.write)
+        with self.write.begin() as conn:
+            if conn.execute(select(cluster_cache_generation.c.generation).where(
+                    cluster_cache_generation.c.name == triggers.GENERATION_ROW)).first() is None:
+                conn.execute(insert(cluster_cache_generation).values(
+                    name=triggers.GENERATION_ROW, generation=1))
+            for statement in triggers.trigger_statements(self.dialect):
+                conn.execute(text(statement))
+
+    def generation(self) -> int:
+        """The cluster-wide cache generation (read from the write side: it must be fresh)."""
+        def read(conn):
+            return conn.execute(select(cluster_cache_generation.c.generation).where(
+                cluster_cache_generation.c.name == triggers.GENERATION_ROW)).scalar_one()
+        return self.retrying(read, write=True, deadline=1.0)
+
+    def bump_generation(self, conn: Optional[Connection] = None) -> None:
+        """Invalidate every node's cache (used by writes that no trigger sees)."""
+        statement = text(triggers.BUMP_SQL)
+        if conn is not None:
+            conn.execute(statement)
+        else:
+            self.retrying(lambda c: c.execute(statement))
+
+    def dispose(self) -> None:
+        self.write.dispose()
+        if self.read is not self.write:
+            self.read.dispose()
+
+
+def _short(exc: BaseException) -> str:
+    """One line describing a DB error without the SQL or parameters (they may hold secrets)."""
+    orig = getattr(exc, "orig", exc)
+    return f"{type(orig).__name__}: {str(orig).splitlines()[0][:200]}"

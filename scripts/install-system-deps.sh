@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the suite and its tests need, only those missing.
+# Real servers the tests start: MariaDB Galera (mariadb-server galera-4 mariadb-backup),
+# HAProxy, memcached, keepalived; iproute2 for network namespaces.
+set -euo pipefail
+packages=(mariadb-server mariadb-client galera-4 mariadb-backup haproxy memcached keepalived
+          iproute2 procps rsync socat python3-venv)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "system packages: all present"
+    exit 0
+fi
+echo "system packages: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "error: need root to apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Do not let the packages start their own system services; tests start private instances.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"

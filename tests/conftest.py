@@ -1,0 +1,61 @@
+"""Shared fixtures: real servers on loopback (session-scoped, cleaned up even on failure)
+and fresh databases per test."""
+import itertools
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from fscluster.db import Database
+from tests.servers.mariadb import MariaDB
+from tests.servers.memcached import Memcached
+
+_db_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    path = tempfile.mkdtemp(prefix="fscluster-test-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def memcached_server(workdir):
+    server = Memcached(workdir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(workdir):
+    server = MariaDB(workdir)
+    server.install()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mariadb_db(mariadb_server):
+    """A fresh schema on the real MariaDB for one test."""
+    url = mariadb_server.create_database(f"t{os.getpid()}_{next(_db_names)}")
+    db = Database(url)
+    db.create_schema()
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    db = Database(f"sqlite:///{tmp_path}/fscluster.sqlite")
+    db.create_schema()
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def any_db(request):
+    """The same test on the embedded default and on real MariaDB."""
+    yield request.getfixturevalue(f"{request.param}_db")

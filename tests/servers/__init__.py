@@ -1,0 +1,1 @@
+"""Real servers for integration tests, started on loopback ports with temporary state."""
