@@ -1,0 +1,1 @@
+"""The ESL agent: one gevent service per FreeSWITCH, attached to its event socket."""

@@ -1,0 +1,230 @@
+"""The event-socket wire protocol, sans I/O: bytes in, typed frames out (and back).
+
+Shared by the agent's transport, the FreeSWITCH emulator and the tests, so framing is written
+once. Facts from FreeSWITCH 1.10 ``mod_event_socket.c`` / ``switch_event.c``:
+
+- A frame is ``Name: value`` header lines ended by an empty line; ``Content-Length`` (bytes)
+  announces a body that follows the empty line, with no terminator of its own (an
+  ``api/response`` body ends without a newline and the next frame follows directly).
+- Outer headers are not URL-encoded. Inside a ``text/event-plain`` body, each *value* is
+  URL-encoded (``switch_url_encode``, :data:`URL_UNSAFE` plus bytes outside 0x20–0x7E; an
+  existing ``%XX`` is kept as it is). So a body is split into lines first and each value is
+  decoded after — decoding first (as greenswitch does) lets ``%0A…%3A%20`` forge headers.
+- An event may carry its own body (``BACKGROUND_JOB``'s result): the event's
+  ``Content-Length`` header counts the bytes after the event's own empty line.
+- Client commands are one line (``api status``) ended by an empty line.
+
+The parsers bound what an incomplete or hostile peer can make them buffer
+(:class:`ProtocolError`), like h11 does.
+"""
+import dataclasses
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from urllib.parse import unquote
+
+#: switch_utils.h SWITCH_URL_UNSAFE; switch_url_encode_opt also encodes < 0x20 and > 0x7E.
+URL_UNSAFE = "\r\n #%&+:;<=>?@[\\]^`{|}\""
+_HEX = "0123456789ABCDEFabcdef"
+MAX_HEADER_BYTES = 64 * 1024
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+class ProtocolError(Exception):
+    """The peer sent bytes that are not the event-socket protocol (or too many of them)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """One message on the socket: outer headers (as sent) and the raw body."""
+
+    headers: Dict[str, str]
+    body: bytes = b""
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "")
+
+    @property
+    def reply_text(self) -> str:
+        return self.headers.get("Reply-Text", "")
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """A decoded ``text/event-plain`` event: headers (values decoded) and its own body."""
+
+    headers: Dict[str, str]
+    body: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.headers.get("Event-Name", "")
+
+    @property
+    def subclass(self) -> str:
+        return self.headers.get("Event-Subclass", "")
+
+    @property
+    def key(self) -> str:
+        """What handlers register for: the subclass of a CUSTOM event, else the name."""
+        return self.subclass if self.name == "CUSTOM" else self.name
+
+    def get(self, header: str, default: str = "") -> str:
+        return self.headers.get(header, default)
+
+
+def _split_headers(block: bytes) -> List[Tuple[str, str]]:
+    pairs = []
+    for line in block.split(b"\n"):
+        if not line:
+            continue
+        name, sep, value = line.partition(b": ")
+        if not sep or not name.strip():
+            raise ProtocolError(f"malformed header line {line[:80]!r}")
+        pairs.append((name.decode("utf-8", "replace").strip(),
+                      value.decode("utf-8", "replace").rstrip("\r")))
+    return pairs
+
+
+class FrameParser:
+    """Incremental frame reader: ``feed(bytes)``, then ``next_frame()`` until it returns None.
+
+    After a :class:`ProtocolError` the stream cannot be resynchronised; the caller drops the
+    connection (as FreeSWITCH itself does with a client that sends garbage).
+    """
+
+    def __init__(self, max_header_bytes: int = MAX_HEADER_BYTES,
+                 max_body_bytes: int = MAX_BODY_BYTES):
+        self._buffer = bytearray()
+        self._headers: Optional[Dict[str, str]] = None
+        self._length = 0
+        self._max_header = max_header_bytes
+        self._max_body = max_body_bytes
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    def next_frame(self) -> Optional[Frame]:
+        if self._headers is None:
+            # Frames may be separated by stray newlines; skip them.
+            while self._buffer[:1] == b"\n":
+                del self._buffer[:1]
+            end = self._buffer.find(b"\n\n")
+            if end < 0:
+                if len(self._buffer) > self._max_header:
+                    raise ProtocolError(f"header block over {self._max_header} bytes")
+                return None
+            if end > self._max_header:
+                raise ProtocolError(f"header block over {self._max_header} bytes")
+            headers = dict(_split_headers(bytes(self._buffer[:end])))
+            del self._buffer[:end + 2]
+            length = headers.get("Content-Length", "0")
+            if not length.isdigit():
+                raise ProtocolError(f"bad Content-Length {length[:20]!r}")
+            self._length = int(length)
+            if self._length > self._max_body:
+                raise ProtocolError(f"body of {self._length} bytes is over the limit")
+            self._headers = headers
+        if len(self._buffer) < self._length:
+            return None
+        body = bytes(self._buffer[:self._length])
+        del self._buffer[:self._length]
+        frame, self._headers = Frame(self._headers, body), None
+        return frame
+
+    def frames(self, data: bytes = b"") -> List[Frame]:
+        """Feed ``data`` and return every frame now complete."""
+        if data:
+            self.feed(data)
+        out = []
+        while True:
+            frame = self.next_frame()
+            if frame is None:
+                return out
+            out.append(frame)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+
+def parse_event(body: bytes) -> Event:
+    """Decode a ``text/event-plain`` body: split lines, then URL-decode each value."""
+    head, sep, rest = body.partition(b"\n\n")
+    headers: Dict[str, str] = {}
+    for name, value in _split_headers(head):
+        headers[name] = unquote(value, errors="replace")
+    event_body = b""
+    if sep and "Content-Length" in headers:
+        length = headers["Content-Length"]
+        if not length.isdigit():
+            raise ProtocolError(f"bad event Content-Length {length[:20]!r}")
+        event_body = rest[:int(length)]
+    return Event(headers, event_body.decode("utf-8", "replace"))
+
+
+def url_encode(value: str) -> str:
+    """``switch_url_encode`` (double_encode off): what FreeSWITCH does to event values."""
+    raw = value.encode("utf-8")
+    out = []
+    index = 0
+    while index < len(raw):
+        byte = raw[index]
+        char = chr(byte)
+        if char == "%" and index + 2 < len(raw) and \
+                chr(raw[index + 1]) in _HEX and chr(raw[index + 2]) in _HEX:
+            out.append(char)
+        elif byte < 0x20 or byte > 0x7E or char in URL_UNSAFE:
+            out.append("%%%02X" % byte)
+        else:
+            out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def encode_frame(headers: Sequence[Tuple[str, str]], body: bytes = b"") -> bytes:
+    """One outer frame; ``Content-Length`` is added first when there is a body."""
+    lines = [f"Content-Length: {len(body)}"] if body else []
+    lines += [f"{name}: {value}" for name, value in headers if name != "Content-Length"]
+    return ("\n".join(lines) + "\n\n").encode("utf-8") + body
+
+
+def encode_event_plain(headers: Iterable[Tuple[str, str]], body: str = "") -> bytes:
+    """An event as mod_event_socket sends it in ``plain`` format."""
+    pairs = [(name, value) for name, value in headers if name != "Content-Length"]
+    payload_body = body.encode("utf-8")
+    if payload_body:
+        pairs.append(("Content-Length", str(len(payload_body))))
+    text = "".join(f"{name}: {url_encode(str(value))}\n" for name, value in pairs) + "\n"
+    payload = text.encode("utf-8") + payload_body
+    return encode_frame([("Content-Type", "text/event-plain")], payload)
+
+
+def encode_command(command: str) -> bytes:
+    """A client command line. Newlines inside would start a second command: refused."""
+    if "\n" in command or "\r" in command:
+        raise ValueError("an event-socket command cannot contain a newline")
+    return f"{command}\n\n".encode("utf-8")
+
+
+class CommandParser:
+    """Server side: client bytes in, command lines out (bounded like :class:`FrameParser`).
+
+    ``sendmsg``/``sendevent`` carry header blocks; they come out as the whole block."""
+
+    def __init__(self, max_bytes: int = MAX_HEADER_BYTES):
+        self._buffer = bytearray()
+        self._max = max_bytes
+
+    def commands(self, data: bytes) -> List[str]:
+        self._buffer += data
+        out = []
+        while True:
+            while self._buffer[:1] in (b"\n", b"\r"):
+                del self._buffer[:1]
+            end = self._buffer.find(b"\n\n")
+            if end < 0:
+                if len(self._buffer) > self._max:
+                    raise ProtocolError(f"command over {self._max} bytes")
+                return out
+            out.append(self._buffer[:end].decode("utf-8", "replace").replace("\r", ""))
+            del self._buffer[:end + 2]
