@@ -10,7 +10,7 @@ from fscluster import log
 from fscluster.errors import FsclusterError
 
 #: Modules under fscluster.commands, each with ``register(subparsers)``.
-COMMAND_MODULES = ("db", "cache")
+COMMAND_MODULES = ("db", "cache", "render")
 
 
 def build_parser() -> argparse.ArgumentParser:
