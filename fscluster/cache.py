@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Callable, Optional, Sequence, Tuple
 
+from pymemcache.client.base import Client
 from pymemcache.client.hash import HashClient
 
 log = logging.getLogger("fscluster.cache")
@@ -31,6 +32,8 @@ class Cache:
     def __init__(self, servers: Sequence[Tuple[str, int]], timeout: float = 0.2,
                  socket_module=None):
         self.enabled = bool(servers)
+        self._servers = list(servers)
+        self._timeout = timeout
         self._client = None
         if self.enabled:
             kwargs = {"connect_timeout": timeout, "timeout": timeout, "ignore_exc": True,
@@ -61,10 +64,18 @@ class Cache:
         """Empty this node's memcached (the cluster-wide way is bumping the generation)."""
         if not self.enabled:
             return False
-        try:
-            return all(self._client.flush_all(noreply=False) or [True])
-        except Exception:
-            return False
+        emptied = True
+        for server in self._servers:  # one plain client each: here errors must show
+            client = Client(server, connect_timeout=self._timeout, timeout=self._timeout)
+            try:
+                emptied = client.flush_all(noreply=False) and emptied
+            except Exception as exc:
+                log.warning("memcached flush failed", extra={"server": f"{server[0]}:{server[1]}",
+                                                             "error": type(exc).__name__})
+                emptied = False
+            finally:
+                client.close()
+        return emptied
 
     def close(self) -> None:
         if self._client is not None:
