@@ -17,6 +17,15 @@ venv: $(STAMP)
 system-deps:
 	./scripts/install-system-deps.sh
 
+# The service on the embedded SQLite default (var/fscluster.sqlite, demo tenant demo.local);
+# memcached on 127.0.0.1:11211 is used when running (the cache fails open without it).
+run: venv
+	mkdir -p var
+	$(VENV)/bin/fscluster db seed --domains 1 --extensions 20
+	@echo "--- paste into FreeSWITCH's autoload_configs/xml_curl.conf.xml (fscluster render xml_curl):"
+	@$(VENV)/bin/fscluster render xml_curl
+	FSCLUSTER_LOG_FORMAT=$${FSCLUSTER_LOG_FORMAT:-text} $(VENV)/bin/fscluster-xmlcurl
+
 test: system-deps venv
 	$(VENV)/bin/pytest -p no:cacheprovider -rfE
 

@@ -11,7 +11,7 @@ import time
 
 from fscluster.table import render
 
-SECTIONS = ()
+SECTIONS = ("xml_curl",)
 
 
 def main(argv=None) -> int:

@@ -18,12 +18,15 @@ The parsers bound what an incomplete or hostile peer can make them buffer
 (:class:`ProtocolError`), like h11 does.
 """
 import dataclasses
+import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 #: switch_utils.h SWITCH_URL_UNSAFE; switch_url_encode_opt also encodes < 0x20 and > 0x7E.
 URL_UNSAFE = "\r\n #%&+:;<=>?@[\\]^`{|}\""
-_HEX = "0123456789ABCDEFabcdef"
+_URL_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in URL_UNSAFE)
+_NEEDS_ENCODING = re.compile("[^" + re.escape(_URL_SAFE) + "]")
+_KEPT_ESCAPE = re.compile(r"(%[0-9A-Fa-f]{2})")
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
@@ -163,22 +166,16 @@ def parse_event(body: bytes) -> Event:
 
 
 def url_encode(value: str) -> str:
-    """``switch_url_encode`` (double_encode off): what FreeSWITCH does to event values."""
-    raw = value.encode("utf-8")
-    out = []
-    index = 0
-    while index < len(raw):
-        byte = raw[index]
-        char = chr(byte)
-        if char == "%" and index + 2 < len(raw) and \
-                chr(raw[index + 1]) in _HEX and chr(raw[index + 2]) in _HEX:
-            out.append(char)
-        elif byte < 0x20 or byte > 0x7E or char in URL_UNSAFE:
-            out.append("%%%02X" % byte)
-        else:
-            out.append(char)
-        index += 1
-    return "".join(out)
+    """``switch_url_encode`` (double_encode off): what FreeSWITCH does to event values.
+
+    Bytes outside 0x20–0x7E and :data:`URL_UNSAFE` become ``%XX``; an existing ``%XX`` is
+    kept. (Split around kept ``%XX``, then ``quote`` the rest: same output as a byte loop,
+    several times faster — the emulator encodes every value of every event.)"""
+    if not _NEEDS_ENCODING.search(value):
+        return value
+    parts = _KEPT_ESCAPE.split(value)
+    parts[::2] = [quote(part, safe=_URL_SAFE) for part in parts[::2]]
+    return "".join(parts)
 
 
 def encode_frame(headers: Sequence[Tuple[str, str]], body: bytes = b"") -> bytes:
@@ -204,6 +201,14 @@ def encode_command(command: str) -> bytes:
     if "\n" in command or "\r" in command:
         raise ValueError("an event-socket command cannot contain a newline")
     return f"{command}\n\n".encode("utf-8")
+
+
+def encode_sendevent(name: str, headers: Iterable[Tuple[str, str]]) -> bytes:
+    """``sendevent NAME`` and its header block; a newline in any part would forge headers."""
+    lines = [f"sendevent {name}"] + [f"{key}: {value}" for key, value in headers]
+    if any("\n" in line or "\r" in line for line in lines):
+        raise ValueError("a sendevent header cannot contain a newline")
+    return ("\n".join(lines) + "\n\n").encode("utf-8")
 
 
 class CommandParser:

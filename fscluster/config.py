@@ -44,6 +44,17 @@ class Vip:
 
 
 @dataclasses.dataclass(frozen=True)
+class GaleraNode:
+    """One Galera DB server as a PBX reaches it: SQL address and its health agent's port
+    (``agent_port`` 0 = ``galera.agent_port``)."""
+
+    name: str
+    host: str
+    port: int
+    agent_port: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     node_name: str = "pbx1"
     db_url: str = dataclasses.field(default=DEFAULT_DB_URL, repr=False)
@@ -55,25 +66,52 @@ class Config:
     generation_poll: float = 1.0
     negative_ttl: int = 10
     cache_ttl: int = 3600
+    cache_local_entries: int = 20000
     listen: Tuple[str, int] = ("127.0.0.1", 8080)
     http_username: str = ""
     http_password: str = dataclasses.field(default="", repr=False)
     max_body: int = 65536
+    xml_curl_db_deadline: float = 1.5
     esl_host: str = "127.0.0.1"
     esl_port: int = 8021
     esl_password: str = dataclasses.field(default="ClueCon", repr=False)
     esl_timeout: float = 5.0
+    esl_idle_timeout: float = 30.0   # no byte for this long: the socket is dead
     interface: str = "eth0"
     nodes: Tuple[str, ...] = ("pbx1", "pbx2", "pbx3")
     vips: Tuple[Vip, ...] = (Vip("vip1", "198.18.0.101", 24, "pbx1", "pbx3", 51),
                              Vip("vip2", "198.18.0.102", 24, "pbx2", "pbx3", 52))
-    lease_seconds: float = 5.0
+    # ≤ 3 × advert_int: a crashed owner's lease has lapsed when VRRP declares it dead
+    lease_seconds: float = 3.0
+    node_addresses: Tuple[Tuple[str, str], ...] = (("pbx1", "198.18.0.11"), ("pbx2", "198.18.0.12"),
+                                                   ("pbx3", "198.18.0.13"))
+    advert_int: int = 1
+    fscluster_command: str = "/usr/local/bin/fscluster"
     agent_socket: str = "/run/fscluster/agent.sock"
+    galera_nodes: Tuple[GaleraNode, ...] = (GaleraNode("db1", "198.18.1.11", 3306),
+                                            GaleraNode("db2", "198.18.1.12", 3306),
+                                            GaleraNode("db3", "198.18.1.13", 3306))
+    galera_agent_port: int = 9200
+    galera_check_user: str = "fscluster_check"
+    galera_check_password: str = dataclasses.field(default="", repr=False)
+    haproxy_write_listen: Tuple[str, int] = ("127.0.0.1", 3306)
+    haproxy_read_listen: Tuple[str, int] = ("127.0.0.1", 3307)
+    haproxy_stats_socket: str = "/run/haproxy/fscluster.sock"
     log_format: str = "json"
 
     @property
     def read_url(self) -> str:
         return self.db_read_url or self.db_url
+
+    def node_address(self, node: str) -> str:
+        """The node's own (non-floating) address on ``interface``: keepalived's unicast peer."""
+        for name, address in self.node_addresses:
+            if name == node:
+                return address
+        raise ConfigError(f"cluster.addresses: no address for node {node!r}")
+
+    def agent_port(self, node: GaleraNode) -> int:
+        return node.agent_port or self.galera_agent_port
 
     def vip(self, name: str) -> Vip:
         for vip in self.vips:
@@ -166,6 +204,37 @@ def _vips(key, value):
     return tuple(vips)
 
 
+def _addresses(key, value):
+    """``pbx1=198.18.0.11, pbx2=198.18.0.12`` (node=IPv4 address)."""
+    pairs = []
+    for item in filter(None, (i.strip() for i in value.split(","))):
+        node, sep, address = item.partition("=")
+        try:
+            ipaddress.IPv4Address(address.strip())
+        except ValueError:
+            raise ConfigError(f"{key}: expected node=IPv4 address, got {item!r}") from None
+        pairs.append((_node(key, node.strip()), address.strip()))
+    return tuple(pairs)
+
+
+def _galera_nodes(key, value):
+    """``db1=198.18.1.11:3306, db2=198.18.1.12:3306/9201`` (name=host:port[/agent port])."""
+    nodes = []
+    for item in filter(None, (i.strip() for i in value.split(","))):
+        name, sep, address = item.partition("=")
+        if not sep or not re.match(r"^[A-Za-z0-9_-]+$", name.strip()):
+            raise ConfigError(f"{key}: expected name=host:port[/agent_port], got {item!r}")
+        address, _slash, agent = address.strip().partition("/")
+        host, port = _parse_hostport(key, address, 3306)
+        agent_port = _int(key, agent) if agent else 0
+        nodes.append(GaleraNode(name.strip(), host, port, agent_port))
+    if not nodes:
+        raise ConfigError(f"{key}: list at least one Galera node")
+    if len({n.name for n in nodes}) != len(nodes):
+        raise ConfigError(f"{key}: node names must be unique")
+    return tuple(nodes)
+
+
 _KEYS: Dict[Tuple[str, str], Tuple[str, object]] = {
     ("node", "name"): ("node_name", _node),
     ("node", "interface"): ("interface", _nonempty),
@@ -178,18 +247,32 @@ _KEYS: Dict[Tuple[str, str], Tuple[str, object]] = {
     ("cache", "generation_poll"): ("generation_poll", _float),
     ("cache", "negative_ttl"): ("negative_ttl", _int),
     ("cache", "ttl"): ("cache_ttl", _int),
+    ("cache", "local_entries"): ("cache_local_entries", lambda k, v: 0 if v.strip() == "0"
+                                  else _int(k, v)),
     ("xml_curl", "listen"): ("listen", _listen),
     ("xml_curl", "username"): ("http_username", _str),
     ("xml_curl", "password"): ("http_password", _str),
     ("xml_curl", "max_body"): ("max_body", _int),
+    ("xml_curl", "db_deadline"): ("xml_curl_db_deadline", _float),
     ("esl", "host"): ("esl_host", _nonempty),
     ("esl", "port"): ("esl_port", _int),
     ("esl", "password"): ("esl_password", _nonempty),
     ("esl", "timeout"): ("esl_timeout", _float),
+    ("esl", "idle_timeout"): ("esl_idle_timeout", _float),
     ("cluster", "nodes"): ("nodes", _nodes),
     ("cluster", "vips"): ("vips", _vips),
     ("cluster", "lease_seconds"): ("lease_seconds", _float),
+    ("cluster", "addresses"): ("node_addresses", _addresses),
+    ("keepalived", "advert_int"): ("advert_int", _int),
+    ("keepalived", "fscluster_command"): ("fscluster_command", _nonempty),
     ("agent", "socket"): ("agent_socket", _nonempty),
+    ("galera", "nodes"): ("galera_nodes", _galera_nodes),
+    ("galera", "agent_port"): ("galera_agent_port", _int),
+    ("galera", "check_user"): ("galera_check_user", _nonempty),
+    ("galera", "check_password"): ("galera_check_password", _str),
+    ("haproxy", "write_listen"): ("haproxy_write_listen", lambda k, v: _parse_hostport(k, v, 3306)),
+    ("haproxy", "read_listen"): ("haproxy_read_listen", lambda k, v: _parse_hostport(k, v, 3307)),
+    ("haproxy", "stats_socket"): ("haproxy_stats_socket", _nonempty),
     ("log", "format"): ("log_format", _log_format),
 }
 

@@ -27,8 +27,15 @@ T = TypeVar("T")
 # MariaDB/MySQL error codes a Galera failover produces; all are safe to retry for
 # idempotent work. 2003 can't connect, 2006 gone away, 2013 lost connection,
 # 1213 deadlock (wsrep certification failure), 1047 WSREP not prepared / unknown command,
-# 1205 lock wait timeout, 1927 connection killed, 4031 idle disconnect.
-RETRYABLE_MYSQL_CODES = frozenset({2003, 2006, 2013, 1213, 1047, 1205, 1927, 4031})
+# 1053 server shutdown in progress, 1205 lock wait timeout, 1927 connection killed,
+# 4031 idle disconnect.
+RETRYABLE_MYSQL_CODES = frozenset({2003, 2006, 2013, 1213, 1047, 1053, 1205, 1927, 4031})
+#: Errors that condemn the connection, on top of those SQLAlchemy's MySQL dialect knows
+#: (2006, 2013, 1927, 4031…): 1047 — the node behind this connection left the Primary
+#: component or is not Synced; 1053 — it is shutting down. A retry on the same pooled
+#: connection would reach the same node, so the pool drops it and HAProxy routes the new
+#: one to a healthy node.
+NODE_UNUSABLE_MYSQL_CODES = frozenset({1047, 1053})
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -58,9 +65,17 @@ def make_engine(url: str, connect_timeout: float) -> Engine:
         timeout = max(1, int(round(connect_timeout)))
         connect_args = {"connect_timeout": timeout, "read_timeout": timeout * 3,
                         "write_timeout": timeout * 3, "charset": "utf8mb4"}
-    return create_engine(url, pool_pre_ping=True, pool_recycle=300, pool_size=10,
-                         max_overflow=20, pool_timeout=connect_timeout,
-                         connect_args=connect_args)
+    engine = create_engine(url, pool_pre_ping=True, pool_recycle=300, pool_size=10,
+                           max_overflow=20, pool_timeout=connect_timeout,
+                           connect_args=connect_args)
+    event.listen(engine, "handle_error", _drop_unusable_node_connection)
+    return engine
+
+
+def _drop_unusable_node_connection(context) -> None:
+    args = getattr(context.original_exception, "args", ())
+    if args and args[0] in NODE_UNUSABLE_MYSQL_CODES:
+        context.is_disconnect = True
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

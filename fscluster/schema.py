@@ -159,6 +159,7 @@ cluster_nodes = Table(
     Column("freeswitch_up", Boolean),
     Column("sessions", Integer), Column("registrations", Integer),
     Column("channels", Integer), Column("uptime_ms", BigInteger),
+    Column("register_failures", BigInteger),  # sofia::register_failure seen by the agent
 )
 
 cluster_vips = Table(

@@ -2,6 +2,9 @@
 # Installs the Debian packages the suite and its tests need, only those missing.
 # Real servers the tests start: MariaDB Galera (mariadb-server galera-4 mariadb-backup),
 # HAProxy, memcached, keepalived; iproute2 for network namespaces.
+# Galera SST by mariabackup (tests/servers/galera.py) runs wsrep_sst_mariabackup, which needs
+# mariadb-backup (mariadb-backup, mbstream), socat (the stream) and ss (iproute2) or lsof to see
+# its listener; the galera agent's health query and doctor use the mariadb client protocol only.
 set -euo pipefail
 packages=(mariadb-server mariadb-client galera-4 mariadb-backup haproxy memcached keepalived
           iproute2 procps rsync socat python3-venv)

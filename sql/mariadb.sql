@@ -77,6 +77,7 @@ CREATE TABLE IF NOT EXISTS cluster_nodes (
 	registrations INTEGER, 
 	channels INTEGER, 
 	uptime_ms BIGINT, 
+	register_failures BIGINT, 
 	PRIMARY KEY (node_name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 

@@ -8,6 +8,8 @@ import tempfile
 import pytest
 
 from fscluster.db import Database
+from tests.servers.galera import GaleraCluster
+from tests.servers.haproxy import GaleraFront
 from tests.servers.mariadb import MariaDB
 from tests.servers.memcached import Memcached
 
@@ -35,6 +37,36 @@ def mariadb_server(workdir):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def galera_cluster(workdir):
+    """A real 3-node Galera cluster (one per session). Destructive tests call
+    ``galera_cluster.restore()`` when done, so the next test finds 3 Synced nodes."""
+    cluster = GaleraCluster(workdir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.teardown()
+
+
+@pytest.fixture(scope="session")
+def galera_front(workdir, galera_cluster):
+    """HAProxy with the rendered config and a ``fscluster galera agent`` per node, in front of
+    ``galera_cluster``; ``galera_front.config`` points db_url/read_url through it, at a
+    database holding the fscluster schema."""
+    database = f"fsc_{os.getpid()}"
+    galera_cluster.create_database(database)
+    front = GaleraFront(workdir, galera_cluster, database)
+    try:
+        front.start()
+        db = Database.from_config(front.config)
+        db.create_schema()
+        db.dispose()
+        yield front
+    finally:
+        front.stop()
 
 
 @pytest.fixture

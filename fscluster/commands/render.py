@@ -7,7 +7,17 @@ import importlib
 import os
 
 #: target -> (module, function, help)
-TARGETS = {}
+TARGETS = {
+    "xml_curl": ("fscluster.freeswitch_conf", "render_xml_curl",
+                 "FreeSWITCH xml_curl.conf.xml: the binding to this node's xml_curl service"),
+    "freeswitch": ("fscluster.freeswitch_conf", "render_freeswitch",
+                   "FreeSWITCH: xml_curl, event_socket, switch.conf (switchname, core-db-dsn), "
+                   "odbc.ini, VIP profile settings"),
+    "keepalived": ("fscluster.keepalived_conf", "render",
+                   "keepalived.conf: VRRP instances per VIP, unicast peers, health, notify"),
+    "haproxy": ("fscluster.haproxy_conf", "render",
+                "haproxy.cfg: Galera write (single writer) and read listeners, agent health checks"),
+}
 
 
 def register(sub):

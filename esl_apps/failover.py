@@ -1,0 +1,232 @@
+"""The agent's failover component: the role loop that turns VIPs on the interface into service.
+
+Every ``interval`` seconds (and at once when ``fscluster notify`` reports a keepalived
+transition) it reads the interface's addresses, lets :class:`~esl_apps.roles.RoleMachine`
+decide, and runs the resulting takeovers and releases one at a time through
+:class:`~esl_apps.takeover.VipService`. While it serves a VIP it renews the VIP's lease; a
+lease found in another node's hands releases the VIP (no split brain). A drain marker
+(``fscluster release``/``failback``) is honoured by ``fscluster health``, which makes
+keepalived move the VIP away; this loop then releases it like any other lost address.
+
+:class:`EslFreeSwitch` adapts the agent's ESL connection to the narrow interface the
+takeover needs (``api``, arm-then-wait for an event, ``sendevent``).
+"""
+import json
+import logging
+import os
+import time
+from typing import Callable, Dict, List, Optional, Set
+
+import gevent
+import gevent.event
+import gevent.lock
+
+from esl_apps.protocol import Event
+from esl_apps.roles import Action, RoleMachine, Step
+from esl_apps.takeover import VipService
+from fscluster.config import Config
+from fscluster.errors import FsclusterError
+from fscluster.interfaces import interface_addresses
+from fscluster.keepalived_conf import vip_for_instance
+
+log = logging.getLogger("fscluster.failover")
+
+#: Events a takeover waits for.
+WAITED_EVENTS = ("sofia::profile_start", "sofia::recovery_recovered")
+
+
+class _Expectation:
+    def __init__(self, owner: "EventWaits", key: str, match: Callable[[Event], bool]):
+        self.owner, self.key, self.match = owner, key, match
+        self.result = gevent.event.AsyncResult()
+
+    def wait(self, timeout: float) -> Optional[Event]:
+        try:
+            return self.result.get(timeout=timeout)
+        except gevent.Timeout:
+            return None
+        finally:
+            self.owner.discard(self)
+
+
+class EventWaits:
+    """Arm a wait before sending a command, so an event that beats the reply is not missed."""
+
+    def __init__(self):
+        self._armed: List[_Expectation] = []
+
+    def handlers(self) -> Dict[str, Callable[[Event], None]]:
+        return {key: self.on_event for key in WAITED_EVENTS}
+
+    def expect(self, key: str, match: Callable[[Event], bool]) -> _Expectation:
+        expectation = _Expectation(self, key, match)
+        self._armed.append(expectation)
+        return expectation
+
+    def discard(self, expectation: _Expectation) -> None:
+        if expectation in self._armed:
+            self._armed.remove(expectation)
+
+    def on_event(self, event: Event) -> None:
+        for expectation in list(self._armed):
+            if expectation.key == event.key and expectation.match(event):
+                expectation.result.set(event)
+                self.discard(expectation)
+
+
+def _header_value(value: str) -> str:
+    """One line: a newline in a value would forge extra headers in ``sendevent``."""
+    return value.replace("\r", " ").replace("\n", " ")
+
+
+class EslFreeSwitch:
+    """:class:`~esl_apps.takeover.FreeSwitch` over the agent's ESL connection."""
+
+    def __init__(self, connection, waits: EventWaits):
+        self.connection, self.waits = connection, waits
+
+    def api(self, command: str) -> str:
+        return self.connection.api(command)
+
+    def expect(self, subclass: str, match: Callable[[Event], bool]):
+        return self.waits.expect(subclass, match)
+
+    def fire(self, subclass: str, headers: Dict[str, str]) -> None:
+        block = [("Event-Subclass", subclass)] + [
+            (name, _header_value(value)) for name, value in headers.items()]
+        reply = self.connection.sendevent("CUSTOM", block)
+        if not reply.reply_text.startswith("+OK"):
+            log.warning("sendevent refused", extra={"subclass": subclass,
+                                                    "reply": reply.reply_text[:120]})
+
+
+class Failover:
+    """The role loop of one node (a component of the agent: ``start()``/``stop()``)."""
+
+    def __init__(self, config: Config, service: VipService, addresses: Callable[[], Set[str]],
+                 interval: float = 1.0, clock: Callable[[], float] = time.time):
+        self.config, self.service, self.addresses = config, service, addresses
+        self.interval, self.clock = interval, clock
+        self.machine = RoleMachine(config.node_name, [vip.name for vip in config.vips])
+        self.last_result: Dict[str, dict] = {}
+        self._wake = gevent.event.Event()
+        self._greenlet: Optional[gevent.Greenlet] = None
+        self._lock = gevent.lock.RLock()
+
+    # ------------------------------------------------------------------ inputs
+    def notify(self, instance: str, state: str) -> dict:
+        """A keepalived transition (from ``fscluster notify``): record it, reconcile now."""
+        vip = vip_for_instance(self.config, instance)
+        self.machine.notified(vip.name, state.upper())
+        self._wake.set()
+        return {"vip": vip.name, "state": state.upper()}
+
+    def held_vips(self) -> Set[str]:
+        on_interface = self.addresses()
+        return {vip.name for vip in self.config.vips if vip.address in on_interface}
+
+    # ------------------------------------------------------------------ the loop
+    def reconcile(self) -> None:
+        """One level-triggered pass: act on the difference between interface and states."""
+        with self._lock:
+            for step in self.machine.observe(self.held_vips(), self.clock()):
+                self._run(step)
+            for vip in self.machine.held():
+                try:
+                    if not self.service.renew(vip):
+                        step = self.machine.claim_lost(vip)
+                        if step:
+                            log.warning("claim lost to another node", extra={"vip": vip})
+                            self._run(step)
+                except FsclusterError as exc:   # cut from the DB: keep serving, VRRP decides
+                    log.warning("lease renewal failed", extra={"vip": vip, "error": str(exc)})
+            try:
+                self.service.publish_role(self.machine.held())
+            except FsclusterError as exc:
+                log.warning("role not published", extra={"error": str(exc)})
+
+    def _run(self, step: Step) -> None:
+        held = [v for v in self.machine.held() if v != step.vip]
+        try:
+            if step.action is Action.TAKEOVER:
+                result = self.service.takeover(step.vip, held)
+            else:
+                result = self.service.release(step.vip, held, step.reason)
+            ok = True
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the VIP in FAULT/BACKUP
+            log.error(f"{step.action.value} failed", extra={"vip": step.vip, "error": str(exc)})
+            result, ok = {"error": str(exc)}, False
+        self.machine.finished(step, ok, self.clock())
+        self.last_result[step.vip] = {"action": step.action.value, "ok": ok, **result}
+
+    def run_forever(self) -> None:
+        while True:
+            try:
+                self.reconcile()
+            except Exception as exc:  # noqa: BLE001 - the loop must survive (e.g. ip failed)
+                log.error("reconcile failed", extra={"error": str(exc)})
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    # ------------------------------------------------------------------ by hand
+    def takeover_now(self, vip_name: str) -> dict:
+        """``fscluster takeover VIP``: run the takeover now (idempotent) if we hold the VIP."""
+        vip = self.config.vip(vip_name)
+        if vip.name not in self.held_vips():
+            raise FsclusterError(f"{vip.name} ({vip.address}) is not on {self.config.interface} "
+                                 f"of {self.config.node_name}: keepalived has not given it here")
+        with self._lock:
+            if vip.name in self.machine.held():
+                others = [v for v in self.machine.held() if v != vip.name]
+                return self.service.takeover(vip.name, others)
+            self.machine.retry_now(vip.name)
+            self.reconcile()
+            return self.last_result.get(vip.name, {})
+
+    def status(self) -> dict:
+        return {"node": self.config.node_name, "role": self.machine.role,
+                "states": {vip: s.value for vip, s in self.machine.states.items()},
+                "keepalived": dict(self.machine.keepalived), "last": self.last_result}
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        if self._greenlet is None:
+            self._greenlet = gevent.spawn(self.run_forever)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill()
+            self._greenlet = None
+
+
+def load_recorded_notifies(config: Config, failover: Failover) -> None:
+    """Transitions ``fscluster notify`` recorded while the agent was down (for status/logs)."""
+    from fscluster.commands.failover import recorded_path
+    for vip in config.vips:
+        path = recorded_path(config, f"VI_{vip.name}")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                record = json.load(handle)
+            failover.notify(record["instance"], record["state"])
+            os.unlink(path)
+        except (OSError, ValueError, KeyError, FsclusterError):
+            continue
+
+
+def attach(agent, addresses: Optional[Callable[[], Set[str]]] = None) -> Failover:
+    """Add the role loop and the control socket to an :class:`~esl_apps.agent.Agent`."""
+    from esl_apps.control import ControlServer
+    config = agent.config
+    waits = EventWaits()
+    agent.subscribe("failover", waits.handlers())
+    service = VipService(config, agent.db, EslFreeSwitch(agent.esl, waits), sleep=gevent.sleep)
+    failover = Failover(config, service,
+                        addresses or (lambda: interface_addresses(config.interface)))
+    load_recorded_notifies(config, failover)
+    control = ControlServer(config.agent_socket, {
+        "notify": lambda req: failover.notify(str(req["instance"]), str(req["state"])),
+        "takeover": lambda req: failover.takeover_now(str(req["vip"])),
+        "status": lambda req: failover.status()})
+    agent.add_component(control)
+    agent.add_component(failover)
+    return failover

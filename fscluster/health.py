@@ -1,0 +1,64 @@
+"""``fscluster health VIP``: may this node hold the VIP? keepalived's ``track_script`` asks.
+
+A failing check (exit 1) faults the VIP's keepalived instance on this node, so the VIP moves
+to its peer. It fails when: the local FreeSWITCH does not answer on its event socket; this
+node holds the VIP's address but the VIP's sofia profile is not RUNNING (checked only while
+held: a backup keeps the profile stopped); or the operator drained the VIP here
+(``fscluster release``/``failback`` leave a marker file beside the agent socket). The check
+reads the interface and FreeSWITCH only — not the DB — so a DB outage alone never moves VIPs.
+Bounded: every call has a timeout shorter than the script's ``timeout 2``.
+"""
+import os
+from typing import List, Optional, Sequence, Set
+
+from fscluster.config import Config, Vip
+
+ESL_TIMEOUT = 1.0
+
+
+# ---------------------------------------------------------------------- drain markers
+def marker_path(config: Config, vip: str) -> str:
+    return os.path.join(os.path.dirname(config.agent_socket) or ".", f"drain-{vip}")
+
+
+def set_drain(config: Config, vip: str, on: bool) -> None:
+    path = marker_path(config, vip)
+    if on:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("drained by fscluster\n")
+    elif os.path.exists(path):
+        os.unlink(path)
+
+
+def drained(config: Config, vip: str) -> bool:
+    return os.path.exists(marker_path(config, vip))
+
+
+# ---------------------------------------------------------------------- the decision
+def problems(vips: Sequence[Vip], on_interface: Set[str], drained_vips: Set[str],
+             profile_states: Optional[dict]) -> List[str]:
+    """Why this node must not hold these VIPs (empty: healthy). ``profile_states`` is the
+    parsed ``sofia status`` ({profile: state}), or None when FreeSWITCH did not answer."""
+    if profile_states is None:
+        return ["FreeSWITCH does not answer on its event socket"]
+    found = []
+    for vip in vips:
+        if vip.name in drained_vips:
+            found.append(f"{vip.name} is drained on this node")
+        elif vip.address in on_interface and \
+                not profile_states.get(vip.name, "").startswith("RUNNING"):
+            found.append(f"{vip.name} is held but its sofia profile is "
+                         f"{profile_states.get(vip.name, 'not loaded')}")
+    return found
+
+
+def sofia_status(config: Config) -> Optional[dict]:
+    """``sofia status`` of the local FreeSWITCH as {profile: state}; None if unreachable."""
+    from esl_apps import oneshot
+    from esl_apps.sofia_status import profile_states
+    try:
+        return profile_states(oneshot.api(config.esl_host, config.esl_port, config.esl_password,
+                                          "sofia status", ESL_TIMEOUT))
+    except oneshot.OneShotError:
+        return None

@@ -1,0 +1,124 @@
+"""One event-socket connection's protocol state, as mod_event_socket.c ``parse_command`` runs it.
+
+Pure: a command line in, bytes to send (and what to do next) out. The gevent server
+(:mod:`fsemu.server`) owns the socket, the event queue and the background jobs.
+
+Facts (mod_event_socket.c, FreeSWITCH 1.10):
+- ``exit`` (or ``...``) answers ``+OK bye`` in any state and ends the connection, which then
+  gets ``text/disconnect-notice`` (``listener_run`` → ``send_disconnect``).
+- Before ``auth``, any other command answers ``-ERR command not found`` and the connection
+  stays; a wrong password answers ``-ERR invalid`` and ends it.
+- ``api`` runs synchronously on the connection thread (``api_exec`` with ``bg=0``): an
+  unknown command is ``-ERR <cmd> Command not found!\\n``; an empty output ``-ERR no reply\\n``.
+- ``bgapi`` answers ``+OK Job-UUID: <uuid>`` plus a ``Job-UUID`` header at once (a client
+  ``Job-UUID`` header is honoured) and fires ``BACKGROUND_JOB`` when done.
+- A reply starting with ``~`` carries its own headers (``Content-Type: command/reply\\n`` +
+  the rest); any other reply is ``Reply-Text: <reply>``.
+"""
+import dataclasses
+import uuid
+from typing import Callable, Optional, Tuple
+
+from fsemu.event import Subscription
+
+AUTH_REQUEST = b"Content-Type: auth/request\n\n"
+GOODBYE = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
+SHUTDOWN = "The system is being shut down.\n"
+LOST_EVENTS = "killed listener because of lost events\n"
+RUDE_MESSAGE = "Access Denied, go away.\n"
+
+#: Runs an API command: ``(command, arg)`` → output, or None when no such command exists.
+ApiFunction = Callable[[str, Optional[str]], Optional[str]]
+
+
+def rude_rejection() -> bytes:
+    """``listener_run`` to a peer outside every ``apply-inbound-acl``."""
+    body = RUDE_MESSAGE.encode()
+    return b"Content-Type: text/rude-rejection\nContent-Length: %d\n\n" % len(body) + body
+
+
+def disconnect_notice(message: str = GOODBYE) -> bytes:
+    """``send_disconnect`` for an inbound (session-less) listener."""
+    body = message.encode()
+    return b"Content-Type: text/disconnect-notice\nContent-Length: %d\n\n" % len(body) + body
+
+
+def command_reply(reply: str) -> bytes:
+    if reply.startswith("~"):
+        return ("Content-Type: command/reply\n" + reply[1:]).encode()
+    return f"Content-Type: command/reply\nReply-Text: {reply}\n\n".encode()
+
+
+def api_response(output: str) -> bytes:
+    body = output.encode()
+    return b"Content-Type: api/response\nContent-Length: %d\n\n" % len(body) + body
+
+
+def run_api(api: ApiFunction, command: str, arg: Optional[str], background: bool) -> str:
+    """``api_exec``: the text an ``api``/``bgapi`` returns, errors included."""
+    output = api(command, arg)
+    if output is None:
+        return f"-ERR {command} Command not found!\n"
+    if not output and not background:
+        return "-ERR no reply\n"
+    return output
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What the server must do after one command."""
+
+    data: bytes = b""
+    close: bool = False
+    #: a ``bgapi`` to run in the background: (job uuid, command, arg)
+    job: Optional[Tuple[str, str, Optional[str]]] = None
+
+
+def _split_api(line: str) -> Tuple[str, Optional[str]]:
+    command, sep, arg = line.partition(" ")
+    return command, (arg if sep else None)
+
+
+class Listener:
+    """Auth state and subscription of one inbound connection."""
+
+    def __init__(self, password: str, api: ApiFunction):
+        self._password = password
+        self._api = api
+        self.authed = False
+        self.subscription = Subscription()
+
+    def handle(self, block: str) -> Outcome:
+        """One command block (first line the command, then optional ``Name: value`` lines)."""
+        line, _, rest = block.partition("\n")
+        headers = dict(_header(item) for item in rest.split("\n") if ":" in item)
+        cmd = line.rstrip("\r")
+        lower = cmd.lower()
+        if lower.startswith("exit") or cmd.startswith("..."):
+            return Outcome(command_reply("+OK bye"), close=True)
+        if not self.authed:
+            if lower.startswith("auth "):
+                if cmd[5:] == self._password:
+                    self.authed = True
+                    return Outcome(command_reply("+OK accepted"))
+                return Outcome(command_reply("-ERR invalid"), close=True)
+            return Outcome(command_reply("-ERR command not found"))
+        if lower.startswith("api "):
+            command, arg = _split_api(cmd[4:])
+            return Outcome(api_response(run_api(self._api, command, arg, background=False)))
+        if lower.startswith("bgapi "):
+            command, arg = _split_api(cmd[6:])
+            job_uuid = headers.get("job-uuid") or str(uuid.uuid4())
+            reply = f"~Reply-Text: +OK Job-UUID: {job_uuid}\nJob-UUID: {job_uuid}\n\n"
+            return Outcome(command_reply(reply), job=(job_uuid, command, arg))
+        if lower.startswith("noevents"):
+            return Outcome(command_reply(self.subscription.clear()))
+        if lower.startswith("event"):
+            args = cmd[5:].split(" ")[1:] if " " in cmd[5:] else []
+            return Outcome(command_reply(self.subscription.command([a for a in args if a])))
+        return Outcome(command_reply("-ERR command not found"))
+
+
+def _header(item: str) -> Tuple[str, str]:
+    name, _, value = item.partition(":")
+    return name.strip().lower(), value.strip()

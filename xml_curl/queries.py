@@ -1,0 +1,165 @@
+"""The SQL behind each lookup: portable SQLAlchemy Core (no dialect-only constructs), run
+unchanged on MariaDB, SQLite and PostgreSQL. Every user-supplied value is a bound
+parameter. Each function takes an open connection and returns plain data for the pure
+renderers; None means "not in the DB" (never "DB down": that raises)."""
+from typing import List, Optional, Sequence, Tuple
+
+from sqlalchemy import and_, case, or_, select
+from sqlalchemy.engine import Connection
+
+from fscluster.schema import (cluster_vips, v_dialplans, v_domains, v_extension_settings,
+                              v_extensions, v_gateways, v_sip_profile_domains,
+                              v_sip_profile_settings, v_sip_profiles, v_sofia_global_settings,
+                              v_voicemails)
+from xml_curl.directory import USER_COLUMNS, UserRecord
+from xml_curl.sofia import SofiaProfile
+
+TRUE = "true"
+_EXT_COLUMNS = [v_extensions.c[name] for name in USER_COLUMNS]
+_VM_COLUMNS = [v_voicemails.c.voicemail_id, v_voicemails.c.voicemail_password,
+               v_voicemails.c.voicemail_mail_to, v_voicemails.c.voicemail_file,
+               v_voicemails.c.voicemail_local_after_email, v_voicemails.c.voicemail_enabled]
+_SETTING_COLUMNS = [v_extension_settings.c.extension_setting_type,
+                    v_extension_settings.c.extension_setting_name,
+                    v_extension_settings.c.extension_setting_value]
+
+
+def _for_node(column, hostname: str):
+    """FusionPBX's hostname filter: rows for every node (NULL/empty) or for this one."""
+    return or_(column.is_(None), column == "", column == hostname)
+
+
+def _mailbox_id():
+    """FusionPBX's voicemail box: the number alias when set, else the extension."""
+    alias = v_extensions.c.number_alias
+    return case((and_(alias.is_not(None), alias != ""), alias), else_=v_extensions.c.extension)
+
+
+_USER_QUERY = (
+    select(v_domains.c.domain_name, v_extensions.c.domain_uuid, *_EXT_COLUMNS,
+           *[c.label(f"vm_{c.name}") for c in _VM_COLUMNS],
+           *[c.label(f"set_{c.name}") for c in _SETTING_COLUMNS])
+    .select_from(
+        v_extensions.join(v_domains, v_domains.c.domain_uuid == v_extensions.c.domain_uuid)
+        .outerjoin(v_voicemails, and_(v_voicemails.c.domain_uuid == v_extensions.c.domain_uuid,
+                                      v_voicemails.c.voicemail_id == _mailbox_id()))
+        .outerjoin(v_extension_settings, and_(
+            v_extension_settings.c.extension_uuid == v_extensions.c.extension_uuid,
+            v_extension_settings.c.extension_setting_enabled == TRUE)))
+)
+
+
+def find_user(conn: Connection, domain: str, user: str) -> Optional[UserRecord]:
+    """The enabled extension ``user`` (or number alias) of the enabled ``domain``; an exact
+    extension match wins over an alias. One round trip (voicemail and settings joined)."""
+    rows = conn.execute(
+        _USER_QUERY.where(v_domains.c.domain_name == domain,
+                          v_domains.c.domain_enabled == TRUE,
+                          v_extensions.c.enabled == TRUE,
+                          or_(v_extensions.c.extension == user,
+                              v_extensions.c.number_alias == user))
+        .order_by(case((v_extensions.c.extension == user, 0), else_=1),
+                  v_extensions.c.extension_uuid,
+                  v_extension_settings.c.extension_setting_name)).mappings().all()
+    if not rows:
+        return None
+    first = rows[0]
+    mine = [r for r in rows if r["extension_uuid"] == first["extension_uuid"]]
+    voicemail = None
+    if first["vm_voicemail_id"] is not None:
+        voicemail = {c.name: first[f"vm_{c.name}"] for c in _VM_COLUMNS}
+    settings = tuple((r["set_extension_setting_type"], r["set_extension_setting_name"] or "",
+                      r["set_extension_setting_value"] or "")
+                     for r in mine if r["set_extension_setting_type"] is not None)
+    return UserRecord(domain_uuid=first["domain_uuid"], domain_name=first["domain_name"],
+                      extension={c.name: first[c.name] for c in _EXT_COLUMNS},
+                      voicemail=voicemail, settings=settings)
+
+
+def domain_names(conn: Connection, name: Optional[str] = None) -> List[str]:
+    """Enabled domains (only ``name`` when given), sorted."""
+    query = select(v_domains.c.domain_name).where(v_domains.c.domain_enabled == TRUE)
+    if name is not None:
+        query = query.where(v_domains.c.domain_name == name)
+    return [row[0] for row in conn.execute(query.order_by(v_domains.c.domain_name))]
+
+
+def call_group_members(conn: Connection, domain: str) -> Optional[List[Tuple[str, str]]]:
+    """(extension, call_group) of the enabled extensions of an enabled domain; None when
+    the domain is unknown or disabled."""
+    if not domain_names(conn, domain):
+        return None
+    rows = conn.execute(
+        select(v_extensions.c.extension, v_extensions.c.call_group)
+        .select_from(v_extensions.join(
+            v_domains, v_domains.c.domain_uuid == v_extensions.c.domain_uuid))
+        .where(v_domains.c.domain_name == domain, v_extensions.c.enabled == TRUE,
+               v_extensions.c.call_group.is_not(None), v_extensions.c.call_group != ""))
+    return [(row[0], row[1]) for row in rows]
+
+
+def dialplan_rows(conn: Connection, context: str, hostname: str
+                  ) -> Tuple[bool, List[Tuple[str, str]]]:
+    """(context exists, [(dialplan_uuid, dialplan_xml)]) for ``context`` plus FusionPBX's
+    shared contexts (``${domain_name}``, ``global``; not for ``public`` or ``…@…``),
+    enabled rows for this node, in ``dialplan_order``."""
+    contexts = [context]
+    if context != "public" and "@" not in context:
+        contexts += ["${domain_name}", "global"]
+    rows = conn.execute(
+        select(v_dialplans.c.dialplan_uuid, v_dialplans.c.dialplan_xml,
+               v_dialplans.c.dialplan_context)
+        .where(v_dialplans.c.dialplan_context.in_(contexts),
+               v_dialplans.c.dialplan_enabled == TRUE,
+               _for_node(v_dialplans.c.hostname, hostname))
+        .order_by(v_dialplans.c.dialplan_order, v_dialplans.c.dialplan_name,
+                  v_dialplans.c.dialplan_uuid)).all()
+    exists = any(row[2] == context for row in rows)
+    return exists, [(row[0], row[1]) for row in rows]
+
+
+def sofia_data(conn: Connection, hostname: str
+               ) -> Tuple[List[Tuple[str, str]], List[SofiaProfile], Sequence[str]]:
+    """(global settings, this node's enabled profiles, VIPs this node holds)."""
+    global_settings = [(r[0], r[1] or "") for r in conn.execute(
+        select(v_sofia_global_settings.c.global_setting_name,
+               v_sofia_global_settings.c.global_setting_value)
+        .where(v_sofia_global_settings.c.global_setting_enabled == TRUE)
+        .order_by(v_sofia_global_settings.c.global_setting_name))]
+    profiles = conn.execute(
+        select(v_sip_profiles.c.sip_profile_uuid, v_sip_profiles.c.sip_profile_name)
+        .where(v_sip_profiles.c.sip_profile_enabled == TRUE,
+               _for_node(v_sip_profiles.c.sip_profile_hostname, hostname))
+        .order_by(v_sip_profiles.c.sip_profile_name)).all()
+    uuids = [row[0] for row in profiles]
+    settings, domains, gateways = {}, {}, {}
+    if uuids:
+        for uuid, name, value in conn.execute(
+                select(v_sip_profile_settings.c.sip_profile_uuid,
+                       v_sip_profile_settings.c.sip_profile_setting_name,
+                       v_sip_profile_settings.c.sip_profile_setting_value)
+                .where(v_sip_profile_settings.c.sip_profile_uuid.in_(uuids),
+                       v_sip_profile_settings.c.sip_profile_setting_enabled == TRUE)):
+            settings.setdefault(uuid, []).append((name or "", value or ""))
+        for uuid, name, alias, parse in conn.execute(
+                select(v_sip_profile_domains.c.sip_profile_uuid,
+                       v_sip_profile_domains.c.sip_profile_domain_name,
+                       v_sip_profile_domains.c.sip_profile_domain_alias,
+                       v_sip_profile_domains.c.sip_profile_domain_parse)
+                .where(v_sip_profile_domains.c.sip_profile_uuid.in_(uuids))
+                .order_by(v_sip_profile_domains.c.sip_profile_domain_name)):
+            domains.setdefault(uuid, []).append((name, alias, parse))
+        names = [row[1] for row in profiles]
+        for row in conn.execute(
+                select(v_gateways).where(v_gateways.c.profile.in_(names),
+                                         v_gateways.c.enabled == TRUE,
+                                         _for_node(v_gateways.c.hostname, hostname))
+                .order_by(v_gateways.c.gateway_uuid)).mappings():
+            gateways.setdefault(row["profile"], []).append(dict(row))
+    result = [SofiaProfile(name=name, settings=tuple(settings.get(uuid, ())),
+                           domains=tuple(domains.get(uuid, ())),
+                           gateways=tuple(gateways.get(name, ())))
+              for uuid, name in profiles]
+    held = [row[0] for row in conn.execute(
+        select(cluster_vips.c.vip_name).where(cluster_vips.c.owner_node == hostname))]
+    return global_settings, result, held

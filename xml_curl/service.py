@@ -1,0 +1,150 @@
+"""Answer one lookup: memcached first, then the DB, with the failure policy of DESIGN.md §2.
+
+- Keys embed the cluster generation (:class:`fscluster.cache.GenerationClock`, refreshed at
+  most every ``generation_poll`` s), so a DB change — or ``db.bump_generation()`` after a VIP
+  changes owner — is served by every node within two polls, with no flush. Answers that
+  depend on the node (dialplan hostname filter, sofia.conf) carry the hostname in the key.
+- Misses are cached too ("not found", ``negative_ttl`` s): a scanner's REGISTER flood of
+  unknown users costs one query per user, not one per request. Identifiers no row can
+  hold (control characters, longer than a column) are answered "not found" without SQL.
+- A small per-process LRU (:mod:`xml_curl.local_cache`, same keys) sits in front of
+  memcached: the warm path usually costs no network round trip at all.
+- memcached down → the cache is a miss and a no-op (fail-open): answers come from the DB.
+- DB down → the generation stays at its last value, so a warm cache keeps answering; on a
+  miss the answer is HTTP 503 — never "not found" for a user who may exist — so FreeSWITCH
+  falls back to its next binding or static XML. Nothing is cached then, and it is logged.
+"""
+import dataclasses
+import logging
+import re
+from typing import AbstractSet, Optional, Tuple
+
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from fscluster.cache import Cache, GenerationClock, cache_key
+from fscluster.db import Database
+from fscluster.errors import DatabaseUnavailable
+from xml_curl import dialplan, directory, queries, request as rq, sofia
+from xml_curl.local_cache import LocalCache
+from xml_curl.xmldoc import NOT_FOUND
+
+log = logging.getLogger("fscluster.xml_curl")
+
+#: The widest identifier column a lookup compares against (String(255)).
+MAX_IDENTIFIER = 255
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f]")
+
+OK, UNAVAILABLE = 200, 503
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    source: str  # "local", "memcached", "db", "none" (no lookup needed), "unavailable"
+
+
+def _storable(value: str) -> bool:
+    return 0 < len(value) <= MAX_IDENTIFIER and not _UNSTORABLE.search(value)
+
+
+class LookupService:
+    """One node's lookups; receives its DB, cache and generation clock (never builds them)."""
+
+    def __init__(self, db: Database, cache: Cache, clock: GenerationClock, *,
+                 vip_names: AbstractSet[str], cache_ttl: int, negative_ttl: int,
+                 db_deadline: float, local: Optional[LocalCache] = None):
+        self.db, self.cache, self.clock = db, cache, clock
+        self.local = local if local is not None else LocalCache(0)
+        self.vip_names = frozenset(vip_names)
+        self.cache_ttl, self.negative_ttl = cache_ttl, negative_ttl
+        self.db_deadline = db_deadline
+        self._lookups = {
+            rq.USER: self._user(directory.render_user),
+            rq.MESSAGE_COUNT: self._user(directory.render_message_count),
+            rq.REVERSE_AUTH: self._user(directory.render_reverse_auth),
+            rq.GROUP_CALL: self._group_call, rq.GATEWAYS: self._gateways,
+            rq.DOMAIN: self._domain, rq.DIALPLAN: self._dialplan, rq.SOFIA: self._sofia}
+
+    def answer(self, request: rq.XmlRequest) -> Answer:
+        kind = request.kind
+        parts = self._key_parts(kind, request)
+        if parts is None:
+            return Answer(OK, NOT_FOUND, "none")
+        key = cache_key(self.clock.current(), *parts)
+        cached = self.local.get(key)
+        if cached is not None:
+            return Answer(OK, cached, "local")
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.local.set(key, cached, self._ttl(cached))
+            return Answer(OK, cached, "memcached")
+        lookup = self._lookups[kind]
+        try:
+            body = self.db.retrying(lambda conn: lookup(conn, request), write=False,
+                                    deadline=self.db_deadline)
+        except (DatabaseUnavailable, PoolTimeout) as exc:  # down, or every connection busy
+            log.warning("db unavailable and answer not cached: answering 503",
+                        extra={"kind": kind, "section": request.section, "error": str(exc)})
+            return Answer(UNAVAILABLE, b"database unavailable\n", "unavailable")
+        self.cache.set(key, body, self._ttl(body))
+        self.local.set(key, body, self._ttl(body))
+        return Answer(OK, body, "db")
+
+    def _ttl(self, body: bytes) -> int:
+        return self.negative_ttl if body == NOT_FOUND else self.cache_ttl
+
+    # ------------------------------------------------------------------ keys
+    @staticmethod
+    def _key_parts(kind: str, request: rq.XmlRequest) -> Optional[Tuple[str, ...]]:
+        """The cache key parts, or None when the request cannot match any row."""
+        if kind in (rq.USER, rq.MESSAGE_COUNT, rq.REVERSE_AUTH):
+            values = (request.domain, request.user)
+        elif kind in (rq.GROUP_CALL, rq.DOMAIN):
+            values = (request.domain,)
+        elif kind == rq.DIALPLAN:
+            values = (request.hostname, request.context)
+        elif kind == rq.SOFIA:
+            values = (request.hostname,)
+        elif kind == rq.GATEWAYS:
+            values = ()
+        else:
+            return None
+        if not all(_storable(v) for v in values):
+            return None
+        return (kind,) + values
+
+    # ------------------------------------------------------------------ lookups (in a DB unit)
+    @staticmethod
+    def _user(render):
+        def lookup(conn, request):
+            record = queries.find_user(conn, request.domain, request.user)
+            return NOT_FOUND if record is None else render(record)
+        return lookup
+
+    @staticmethod
+    def _group_call(conn, request):
+        members = queries.call_group_members(conn, request.domain)
+        if members is None:
+            return NOT_FOUND
+        return directory.render_group_call(request.domain, directory.call_groups(members))
+
+    @staticmethod
+    def _gateways(conn, request):
+        names = queries.domain_names(conn)
+        return directory.render_domains(names) if names else NOT_FOUND
+
+    @staticmethod
+    def _domain(conn, request):
+        names = queries.domain_names(conn, request.domain)
+        return directory.render_domains(names) if names else NOT_FOUND
+
+    @staticmethod
+    def _dialplan(conn, request):
+        exists, rows = queries.dialplan_rows(conn, request.context, request.hostname)
+        return dialplan.render_dialplan(request.context, rows) if exists else NOT_FOUND
+
+    def _sofia(self, conn, request):
+        global_settings, profiles, held = queries.sofia_data(conn, request.hostname)
+        chosen = sofia.select_profiles(profiles, self.vip_names, frozenset(held))
+        return sofia.render_sofia(global_settings, chosen, self.vip_names)
