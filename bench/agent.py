@@ -13,6 +13,7 @@ client: 20 000 ``sofia::register`` events then 1 000 ``CHANNEL_CREATE``.
 Targets (issue 3): ≥ 10 000 events/s, ratio ≥ 0.5, RSS < 100 MB.
 """
 import os
+from select import select as readable_within
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _storm_started(storm: subprocess.Popen) -> float:
+    if not readable_within([storm.stdout], [], [], DEADLINE)[0]:
+        raise RuntimeError("the storm never started (no client asked for it)")
     line = storm.stdout.readline().decode().split()
     if not line or line[0] != "storm":
         raise RuntimeError(f"storm server said {line!r}")
@@ -90,10 +93,11 @@ def _greenswitch_floor(port: int, storm: subprocess.Popen) -> float:
         if seen[0] == REGISTRATIONS:
             finished.set()
     esl = InboundESL("127.0.0.1", port, "ClueCon")
-    esl.connect()
-    esl.register_handle("sofia::register", count)
-    esl.send("event plain CUSTOM sofia::register")
-    esl.send("api show channels as json")
+    with gevent.Timeout(10, RuntimeError("greenswitch could not connect and subscribe")):
+        esl.connect()
+        esl.register_handle("sofia::register", count)
+        esl.send("event plain CUSTOM sofia::register")
+        esl.send("api show channels as json")
     started = _storm_started(storm)
     if not finished.wait(DEADLINE):
         raise RuntimeError(f"greenswitch saw {seen[0]} of {REGISTRATIONS} events")

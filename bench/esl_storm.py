@@ -80,8 +80,12 @@ def serve(port: int, switchname: str, payload: bytes) -> StreamServer:
                     if command == "api show channels as json":
                         print(f"storm {time.time():.6f}", flush=True)
                         sock.sendall(payload)
+                elif command == "exit":
+                    sock.sendall(reply("+OK bye"))
+                    sock.close()  # as mod_event_socket does after the disconnect notice
+                    return
                 else:
-                    sock.sendall(reply("+OK bye" if command == "exit" else "-ERR"))
+                    sock.sendall(reply("-ERR"))
     server = StreamServer(("127.0.0.1", port), handle)
     server.start()
     return server

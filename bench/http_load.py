@@ -2,7 +2,8 @@
 form bodies with a **new TCP connection per request**, as mod_xml_curl does, from
 ``--concurrency`` greenlets — either flat out (closed loop) or paced at ``--rate`` requests/s
 (open loop, for latency below saturation). Bounded by ``--duration`` and ``--requests``.
-Prints one JSON object: requests, errors, statuses, rps, p50/p99 latency in ms."""
+Prints one JSON object: requests, errors, statuses, answer sources (the service's
+``X-Fscluster-Source`` header), rps, p50/p99 latency in ms."""
 from gevent import monkey
 
 monkey.patch_all()
@@ -12,9 +13,13 @@ import itertools  # noqa: E402
 import json  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
+import re  # noqa: E402
 import time  # noqa: E402
 
 import gevent  # noqa: E402
+
+
+_SOURCE = re.compile(rb"\r\nX-Fscluster-Source: (\w+)")
 
 
 def request_bytes(body: bytes, path: str = "/fscluster") -> bytes:
@@ -36,7 +41,8 @@ def one(port: int, payload: bytes, timeout: float):
             chunks.append(chunk)
     data = b"".join(chunks)
     status = int(data[9:12]) if data.startswith(b"HTTP/1.") else 0
-    return status, time.perf_counter() - started
+    source = _SOURCE.search(data, 0, 512)
+    return status, source.group(1).decode() if source else "", time.perf_counter() - started
 
 
 def percentile(sorted_values, fraction):
@@ -45,14 +51,13 @@ def percentile(sorted_values, fraction):
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))]
 
 
-def run(port, payloads, concurrency, duration, max_requests, rate, timeout=5.0):
+def run(port, payloads, concurrency, duration, max_requests, rate, timeout=15.0):
     counter = itertools.count()
-    latencies, statuses, errors = [], {}, 0
+    latencies, statuses, sources, errors = [], {}, {}, {}
     deadline = time.monotonic() + duration
     interval = concurrency / rate if rate else 0.0
 
     def worker(offset):
-        nonlocal errors
         next_at = time.monotonic() + offset * (interval / concurrency if interval else 0)
         while time.monotonic() < deadline:
             index = next(counter)
@@ -62,11 +67,12 @@ def run(port, payloads, concurrency, duration, max_requests, rate, timeout=5.0):
                 gevent.sleep(max(0.0, next_at - time.monotonic()))
                 next_at += interval
             try:
-                status, elapsed = one(port, payloads[index % len(payloads)], timeout)
-            except OSError:
-                errors += 1
+                status, source, elapsed = one(port, payloads[index % len(payloads)], timeout)
+            except OSError as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                 continue
             statuses[status] = statuses.get(status, 0) + 1
+            sources[source] = sources.get(source, 0) + 1
             latencies.append(elapsed)
 
     started = time.monotonic()
@@ -74,6 +80,7 @@ def run(port, payloads, concurrency, duration, max_requests, rate, timeout=5.0):
     seconds = time.monotonic() - started
     latencies.sort()
     return {"requests": len(latencies), "errors": errors, "statuses": statuses,
+            "sources": sources,
             "seconds": round(seconds, 3), "rps": round(len(latencies) / seconds, 1),
             "p50_ms": round(percentile(latencies, 0.50) * 1000, 3) if latencies else None,
             "p99_ms": round(percentile(latencies, 0.99) * 1000, 3) if latencies else None}

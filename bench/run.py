@@ -11,7 +11,7 @@ import time
 
 from fscluster.table import render
 
-SECTIONS = ("xml_curl",)
+SECTIONS = ("xml_curl", "db", "agent")
 
 
 def main(argv=None) -> int:

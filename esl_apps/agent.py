@@ -129,15 +129,12 @@ class Agent:
         self._stopping.set()
 
     def run(self) -> int:
-        """Run until :meth:`request_stop` (SIGTERM) or a fatal error; returns the exit code."""
+        """Run until :meth:`request_stop` (SIGTERM) or a fatal error (``supervisor.fatal``,
+        e.g. a switchname mismatch); returns the exit code."""
         self.start()
         gevent.wait([self._stopping, self.supervisor.greenlet], count=1)
-        fatal = self.supervisor.fatal
         self.stop()
-        if fatal is not None:
-            print(f"fscluster-agent: {fatal}", file=sys.stderr)
-            return 1
-        return 0
+        return 0 if self.supervisor.fatal is None else 1
 
 
 def main(argv=None) -> int:
@@ -163,7 +160,10 @@ def main(argv=None) -> int:
     log.info("agent starting", extra={"node": config.node_name,
                                       "esl": agent.esl.address, "db": agent.db.describe()})
     code = agent.run()
-    log.info("agent stopped", extra={"node": config.node_name, "exit_code": code})
+    if agent.supervisor.fatal is not None:  # the one line an operator needs, last
+        print(f"fscluster-agent: {agent.supervisor.fatal}", file=sys.stderr)
+    else:
+        log.info("agent stopped", extra={"node": config.node_name})
     return code
 
 

@@ -110,7 +110,6 @@ class Connection(InboundESL):
         self.sock = None
         self.dead_reason = "never connected"
         self.last_data = 0.0
-        self.frames_received = 0
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -216,7 +215,6 @@ class Connection(InboundESL):
                     frame = parser.next_frame()
                     if frame is None:
                         break
-                    self.frames_received += 1
                     self.handle_event(frame)
             except ProtocolError as exc:
                 self.close(f"garbage on the event socket: {exc}")

@@ -12,9 +12,6 @@ import os
 import socket
 from typing import Callable, Dict
 
-from gevent import socket as gsocket
-from gevent.server import StreamServer
-
 from fscluster.errors import FsclusterError
 
 log = logging.getLogger("fscluster.control")
@@ -35,6 +32,8 @@ class ControlServer:
         self._server = None
 
     def start(self) -> None:
+        from gevent import socket as gsocket          # the client side stays gevent-free
+        from gevent.server import StreamServer
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         if os.path.exists(self.path):
             os.unlink(self.path)     # left by a crashed agent; we are the only listener

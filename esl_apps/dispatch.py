@@ -31,7 +31,6 @@ class Subscriber:
         self.handlers = dict(handlers)
         self.queue: gevent.queue.Queue = gevent.queue.Queue(queue_size)
         self.dropped = 0
-        self.handled = 0
         self.failed = 0
         self.busy = False
         self._on_overflow = on_overflow
@@ -53,7 +52,6 @@ class Subscriber:
             self.busy = True
             try:
                 handler(item)
-                self.handled += 1
             except Exception:  # one bad event must not kill the subscriber
                 self.failed += 1
                 log.exception("event handler failed", extra={"subscriber": self.name,
@@ -86,14 +84,6 @@ class EventBus:
         for key in handlers:
             self._by_key.setdefault(key, []).append(subscriber)
         return subscriber
-
-    def unsubscribe(self, subscriber: Subscriber) -> None:
-        subscriber.stop()
-        self.subscribers.remove(subscriber)
-        for key in subscriber.handlers:
-            self._by_key[key].remove(subscriber)
-            if not self._by_key[key]:
-                del self._by_key[key]
 
     def publish(self, key: str, item) -> None:
         for subscriber in self._by_key.get(key, ()):

@@ -1,10 +1,11 @@
 """The agent's failover component: the role loop that turns VIPs on the interface into service.
 
-Every ``interval`` seconds (and at once when ``fscluster notify`` reports a keepalived
-transition) it reads the interface's addresses, lets :class:`~esl_apps.roles.RoleMachine`
-decide, and runs the resulting takeovers and releases one at a time through
-:class:`~esl_apps.takeover.VipService`. While it serves a VIP it renews the VIP's lease; a
-lease found in another node's hands releases the VIP (no split brain). A drain marker
+Every ``interval`` seconds, at once when the interface's addresses change (``ip monitor``)
+and when ``fscluster notify`` reports a keepalived transition, it reads the interface's
+addresses, lets :class:`~esl_apps.roles.RoleMachine` decide, and runs the resulting takeovers
+and releases one at a time through :class:`~esl_apps.takeover.VipService` (only while
+FreeSWITCH is connected). While it serves a VIP a second greenlet renews the VIP's lease every
+lease/4 s; a lease found in another node's hands releases the VIP (no split brain). A drain marker
 (``fscluster release``/``failback``) is honoured by ``fscluster health``, which makes
 keepalived move the VIP away; this loop then releases it like any other lost address.
 
@@ -26,7 +27,7 @@ from esl_apps.roles import Action, RoleMachine, Step
 from esl_apps.takeover import VipService
 from fscluster.config import Config
 from fscluster.errors import FsclusterError
-from fscluster.interfaces import interface_addresses
+from fscluster.interfaces import interface_addresses, monitor_argv
 from fscluster.keepalived_conf import vip_for_instance
 
 log = logging.getLogger("fscluster.failover")
@@ -104,13 +105,17 @@ class Failover:
     """The role loop of one node (a component of the agent: ``start()``/``stop()``)."""
 
     def __init__(self, config: Config, service: VipService, addresses: Callable[[], Set[str]],
-                 interval: float = 1.0, clock: Callable[[], float] = time.time):
+                 interval: float = 1.0, clock: Callable[[], float] = time.time,
+                 watch_argv: Optional[List[str]] = None,
+                 ready: Callable[[], bool] = lambda: True):
         self.config, self.service, self.addresses = config, service, addresses
+        self.watch_argv, self.ready = watch_argv, ready
         self.interval, self.clock = interval, clock
         self.machine = RoleMachine(config.node_name, [vip.name for vip in config.vips])
         self.last_result: Dict[str, dict] = {}
         self._wake = gevent.event.Event()
-        self._greenlet: Optional[gevent.Greenlet] = None
+        self._lost: Set[str] = set()
+        self._greenlets: List[gevent.Greenlet] = []
         self._lock = gevent.lock.RLock()
 
     # ------------------------------------------------------------------ inputs
@@ -128,18 +133,17 @@ class Failover:
     # ------------------------------------------------------------------ the loop
     def reconcile(self) -> None:
         """One level-triggered pass: act on the difference between interface and states."""
+        if not self.ready():
+            return          # FreeSWITCH not connected: nothing can be started or stopped
         with self._lock:
             for step in self.machine.observe(self.held_vips(), self.clock()):
                 self._run(step)
-            for vip in self.machine.held():
-                try:
-                    if not self.service.renew(vip):
-                        step = self.machine.claim_lost(vip)
-                        if step:
-                            log.warning("claim lost to another node", extra={"vip": vip})
-                            self._run(step)
-                except FsclusterError as exc:   # cut from the DB: keep serving, VRRP decides
-                    log.warning("lease renewal failed", extra={"vip": vip, "error": str(exc)})
+            for vip in self._lost:
+                step = self.machine.claim_lost(vip)
+                if step:
+                    log.warning("claim lost to another node", extra={"vip": vip})
+                    self._run(step)
+            self._lost.clear()
             try:
                 self.service.publish_role(self.machine.held())
             except FsclusterError as exc:
@@ -158,6 +162,40 @@ class Failover:
             result, ok = {"error": str(exc)}, False
         self.machine.finished(step, ok, self.clock())
         self.last_result[step.vip] = {"action": step.action.value, "ok": ok, **result}
+
+    def renew_forever(self) -> None:
+        """Renew the leases of served VIPs every lease/4 s, apart from the reconcile loop so a
+        long takeover of one VIP never lets another VIP's lease lapse."""
+        while True:
+            for vip in self.machine.held():
+                try:
+                    if not self.service.renew(vip):
+                        self._lost.add(vip)
+                        self._wake.set()
+                except FsclusterError as exc:   # cut from the DB: keep serving, VRRP decides
+                    log.warning("lease renewal failed", extra={"vip": vip, "error": str(exc)})
+            gevent.sleep(self.config.lease_seconds / 4)
+
+    def watch_forever(self) -> None:
+        """Wake the loop on every address change of the interface (``ip monitor``); the
+        once-a-second pass stays the safety net if the monitor dies."""
+        from gevent import subprocess as gsubprocess
+        while True:
+            try:
+                proc = gsubprocess.Popen(self.watch_argv, stdout=gsubprocess.PIPE,
+                                         stderr=gsubprocess.DEVNULL)
+            except OSError as exc:
+                log.warning("address monitor failed", extra={"error": str(exc)})
+                gevent.sleep(5)
+                continue
+            try:
+                for _line in proc.stdout:
+                    self._wake.set()
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+            gevent.sleep(1)
 
     def run_forever(self) -> None:
         while True:
@@ -190,13 +228,14 @@ class Failover:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        if self._greenlet is None:
-            self._greenlet = gevent.spawn(self.run_forever)
+        if not self._greenlets:
+            self._greenlets = [gevent.spawn(self.run_forever), gevent.spawn(self.renew_forever)]
+            if self.watch_argv:
+                self._greenlets.append(gevent.spawn(self.watch_forever))
 
     def stop(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill()
-            self._greenlet = None
+        gevent.killall(self._greenlets)
+        self._greenlets = []
 
 
 def load_recorded_notifies(config: Config, failover: Failover) -> None:
@@ -220,8 +259,12 @@ def attach(agent, addresses: Optional[Callable[[], Set[str]]] = None) -> Failove
     waits = EventWaits()
     agent.subscribe("failover", waits.handlers())
     service = VipService(config, agent.db, EslFreeSwitch(agent.esl, waits), sleep=gevent.sleep)
-    failover = Failover(config, service,
-                        addresses or (lambda: interface_addresses(config.interface)))
+    if addresses is None:
+        failover = Failover(config, service, lambda: interface_addresses(config.interface),
+                            watch_argv=monitor_argv(config.interface),
+                            ready=lambda: agent.esl.connected)
+    else:
+        failover = Failover(config, service, addresses, ready=lambda: agent.esl.connected)
     load_recorded_notifies(config, failover)
     control = ControlServer(config.agent_socket, {
         "notify": lambda req: failover.notify(str(req["instance"]), str(req["state"])),

@@ -22,7 +22,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import gevent
 import gevent.event
 from sqlalchemy import String, Table, func, or_
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from fscluster.db import Database
 from fscluster.errors import DatabaseUnavailable
@@ -32,6 +32,8 @@ log = logging.getLogger("fscluster.mirror")
 UPSERT, INSERT_NEW, DELETE = "upsert", "insert_new", "delete"
 CHUNK = 1000
 RETRY_DELAY = 1.0
+_INSERTS = {"mysql": mysql.insert, "mariadb": mysql.insert, "sqlite": sqlite.insert,
+            "postgresql": postgresql.insert}
 
 
 def upsert_statement(dialect: str, table: Table, columns: Sequence[str],
@@ -40,21 +42,16 @@ def upsert_statement(dialect: str, table: Table, columns: Sequence[str],
 
     ``fill_only`` columns keep a non-NULL stored value (``COALESCE(old, new)``);
     ``do_nothing`` keeps the stored row as it is (insert-if-new)."""
-    keys = [column.name for column in table.primary_key]
-    if dialect in ("mysql", "mariadb"):
-        from sqlalchemy.dialects.mysql import insert
-        statement = insert(table)
-        new = statement.inserted
-    elif dialect in ("sqlite", "postgresql"):
-        insert = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"]).insert
-        statement = insert(table)
-        new = statement.excluded
-    else:
+    if dialect not in _INSERTS:
         raise ValueError(f"no upsert for SQL dialect {dialect!r}")
+    keys = [column.name for column in table.primary_key]
+    statement = _INSERTS[dialect](table)
+    mysql_like = dialect in ("mysql", "mariadb")
+    new = statement.inserted if mysql_like else statement.excluded
     updates = {} if do_nothing else {
         name: func.coalesce(table.c[name], new[name]) if name in fill_only else new[name]
         for name in columns if name not in keys}
-    if dialect in ("mysql", "mariadb"):
+    if mysql_like:
         # MySQL has no DO NOTHING; assigning the key to itself is the portable no-op.
         return statement.on_duplicate_key_update(updates or {keys[0]: table.c[keys[0]]})
     if not updates:
@@ -89,8 +86,6 @@ class Mirror:
         self._last_stamp = 0.0
         self._greenlet = None
         self._full_logged = False
-        self.flushes = 0
-        self.rows_written = 0
         self.dropped = 0
 
     # ------------------------------------------------------------------ recording
@@ -142,7 +137,7 @@ class Mirror:
     def _kick(self) -> None:
         if self._first_at is None:
             self._first_at = time.monotonic()
-        if self._count >= CHUNK * 5:
+        if self._count >= CHUNK:  # a full statement is ready: write it while parsing goes on
             self._work.set()
 
     @staticmethod
@@ -153,8 +148,8 @@ class Mirror:
         limits = self._limits.get(table.name)
         if limits is None:
             limits = self._limits[table.name] = _limits(table)
-        for name, value in row.items():
-            if isinstance(value, str) and len(value) > limits.get(name, len(value)):
+        for name, value in row.items():  # the smallest limit is 16: most values skip this
+            if type(value) is str and len(value) > 16 and len(value) > limits.get(name, 1 << 30):
                 row[name] = value[:limits[name]]
         return row
 
@@ -177,14 +172,12 @@ class Mirror:
         except DatabaseUnavailable:
             self._restore(batch, replaced)
             raise
-        except SQLAlchemyError as exc:
-            # Not a failover: retrying the same rows would fail forever. Drop, then resync.
+        except Exception as exc:  # noqa: BLE001 - SQL rejected (or a bad value): not a blip
+            # Retrying the same rows would fail forever. Drop them, then resync.
             log.error("mirror batch rejected by the DB; resyncing",
                       extra={"rows": count, "error": str(getattr(exc, "orig", exc))[:200]})
             self.on_lost("a mirror batch was rejected by the DB")
             return 0
-        self.flushes += 1
-        self.rows_written += count
         self._full_logged = False
         return count
 
@@ -261,6 +254,6 @@ class Mirror:
                 log.warning("db unavailable, mirror changes buffered",
                             extra={"pending": self._count, "error": str(exc)})
                 gevent.sleep(RETRY_DELAY)
-
-    def idle(self) -> bool:
-        return not self._count and not self._replaced
+            except Exception:  # never let the only writer die silently
+                log.exception("mirror flush failed")
+                gevent.sleep(RETRY_DELAY)

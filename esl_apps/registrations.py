@@ -44,16 +44,15 @@ def _int(value: str) -> Optional[int]:
 
 def row_from_register(event: Event, node: str, now: float) -> dict:
     """The mirror row a ``sofia::register`` event describes (expires made absolute)."""
-    expires = _int(event.get("expires"))
+    get = event.headers.get  # hot path: one lookup per column
+    expires = _int(get("expires"))
     return {
-        "call_id": event.get("call-id"), "node": node,
-        "profile_name": event.get("profile-name"),
-        "sip_user": event.get("from-user") or event.get("username"),
-        "sip_host": event.get("from-host") or event.get("realm"),
-        "contact": event.get("contact"), "status": event.get("status"),
-        "network_ip": event.get("network-ip"), "network_port": event.get("network-port"),
-        "user_agent": event.get("user-agent"), "sip_username": event.get("username"),
-        "sip_realm": event.get("realm"),
+        "call_id": get("call-id", ""), "node": node, "profile_name": get("profile-name"),
+        "sip_user": get("from-user") or get("username"),
+        "sip_host": get("from-host") or get("realm"),
+        "contact": get("contact"), "status": get("status"), "network_ip": get("network-ip"),
+        "network_port": get("network-port"), "user_agent": get("user-agent"),
+        "sip_username": get("username"), "sip_realm": get("realm"),
         "expires": int(now) + expires if expires is not None else None,
     }
 

@@ -41,10 +41,15 @@ def rehome_registrations(conn: Connection, profile: str, node: str, now: float) 
         or_(registrations.c.hostname != node, registrations.c.hostname.is_(None)))
         .values(hostname=node)).rowcount
     recreated = _recreate_from_mirror(conn, profile, node, now)
-    conn.execute(update(cluster_registrations).where(
-        cluster_registrations.c.profile_name == profile, cluster_registrations.c.node != node)
-        .values(node=node, updated_at=now))
     return {"sip_registrations": sip, "registrations": core, "recreated": recreated}
+
+
+def rehome_mirror(conn: Connection, profile: str, node: str, now: float) -> int:
+    """The agent's mirror follows: the profile's registrations now belong to ``node``.
+    Bookkeeping only (routing reads FreeSWITCH's tables), so it runs after the service is up."""
+    return conn.execute(update(cluster_registrations).where(
+        cluster_registrations.c.profile_name == profile, cluster_registrations.c.node != node)
+        .values(node=node, updated_at=now)).rowcount
 
 
 def _recreate_from_mirror(conn: Connection, profile: str, node: str, now: float) -> int:

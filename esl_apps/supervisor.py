@@ -127,6 +127,9 @@ class Supervisor:
             except EslError as exc:
                 log.warning("esl unavailable", extra={"error": str(exc)})
                 self.connection.close(str(exc))
+            except Exception:  # a bug in a hook must not end supervision: log, reconnect
+                log.exception("esl session failed")
+                self.connection.close("internal error (see log)")
             if self._stopped:
                 return
             self.synced.clear()

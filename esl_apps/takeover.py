@@ -14,7 +14,8 @@ half-way finishes it, and each is timed into the ``cluster_events`` row:
    the other active node's live calls too), confirmed by ``CUSTOM sofia::recovery_recovered``;
    then delete the former owner's ghost ``channels``/``calls`` rows and mirror rows.
 5. ``announce`` — ``global_setvar fscluster_role`` / ``fscluster_vips`` and ``CUSTOM
-   fscluster::takeover``.
+   fscluster::takeover``. The service is restored here: the recorded ``duration_ms`` ends.
+6. ``mirror`` — the agent's ``cluster_registrations`` rows of the profile follow to this node.
 
 Release stops only that VIP's profile, so registrations of the other VIPs stay.
 FreeSWITCH is reached through the narrow :class:`FreeSwitch` interface (``api``, ``expect``
@@ -121,13 +122,18 @@ class VipService:
         held = sorted(set(held_after) | {vip.name})
         self._announce("fscluster::takeover", vip.name, held, claim.former_owner)
         steps.done("announce")
+        restored_ms = steps.total_ms
+        mirrored = self.db.retrying(
+            lambda conn: rehome.rehome_mirror(conn, vip.name, self.node, self.clock()))
+        steps.done("mirror")
         detail = {"steps_ms": steps.durations, "former_owner": claim.former_owner,
+                  "mirror_registrations": mirrored, "with_mirror_ms": steps.total_ms,
                   "renewed": claim.renewed, "epoch": claim.epoch, "profile": profile_action,
                   "recovered_calls": recovered, "recovery_confirmed": confirmed,
                   **counts, "ghosts": ghosts}
-        self._record("takeover", vip.name, claim.former_owner, steps.total_ms, detail, held)
+        self._record("takeover", vip.name, claim.former_owner, restored_ms, detail, held)
         log.info("takeover done", extra={"vip": vip.name, "from_node": claim.former_owner,
-                                         "duration_ms": steps.total_ms, **steps.durations})
+                                         "duration_ms": restored_ms, **steps.durations})
         return detail
 
     def _start_profile(self, profile: str, keep_running: bool) -> str:

@@ -7,7 +7,7 @@ or its owner's lease has lapsed; a claim against a lease that keeps being renewe
 (another node is alive and serving — the claimant releases instead). Every write goes to the
 Galera write path: a node cut off from the primary component cannot write, so cannot claim.
 
-A lease must lapse before VRRP declares its holder dead (``lease_seconds`` ≤ 3 × advert_int),
+A lease must lapse before VRRP declares its holder dead (``lease_seconds`` < 3 × advert_int),
 so a crashed owner never delays the takeover; :func:`claim` still waits up to one lease for a
 lapsing owner rather than failing at once.
 """

@@ -39,9 +39,12 @@ def render_cfg(config: Config, node: str) -> str:
         "    mode tcp",
         "    log global",
         "    option dontlognull",
+        # A refused connect (a node that just died, not yet marked down) is retried at once
+        # on another node: HAProxy waits min(timeout connect, 1 s) before retrying the
+        # *same* server, and by default redispatches only on the last retry.
         "    retries 2",
-        "    option redispatch",
-        "    timeout connect 2s",
+        "    option redispatch 1",
+        "    timeout connect 1s",
         "    timeout check 2s",
         # Longer than the DB layer's pool_recycle, so HAProxy never cuts a pooled connection.
         "    timeout client 30m",

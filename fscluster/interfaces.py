@@ -8,7 +8,7 @@ remembered notification.
 import json
 import shutil
 import subprocess
-from typing import Sequence, Set
+from typing import List, Sequence, Set
 
 from fscluster.errors import FsclusterError
 
@@ -36,3 +36,9 @@ def interface_addresses(interface: str, prefix: Sequence[str] = (), timeout: flo
         raise InterfaceError(f"reading addresses of {interface}: unparsable ip output") from None
     return {info["local"] for link in links for info in link.get("addr_info", [])
             if "local" in info}
+
+
+def monitor_argv(interface: str) -> List[str]:
+    """``ip -o monitor address dev IFACE``: one line per address added or deleted — lets the
+    agent react the moment keepalived adds a VIP, before its ``notify`` script even starts."""
+    return [IP, "-o", "monitor", "address", "dev", interface]

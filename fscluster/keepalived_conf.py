@@ -23,6 +23,9 @@ BACKUP_PRIORITY = 100
 #: fresh takeover time to bring the profile up before its own health check counts.
 HEALTH_FALL = 3
 HEALTH_RISE = 2
+#: Seconds keepalived lets one health run take (a run over it counts as a failure); the
+#: check bounds its own calls to ~1.5 s, the rest is slack for a loaded host.
+HEALTH_TIMEOUT = 3
 
 
 def instance_name(vip: Vip) -> str:
@@ -67,7 +70,7 @@ def render_keepalived_conf(config: Config, node: str) -> str:
             f"vrrp_script {health_script(vip)} {{",
             f'    script "{command} health {vip.name}"',
             "    interval 1",
-            "    timeout 2",
+            f"    timeout {HEALTH_TIMEOUT}",
             f"    fall {HEALTH_FALL}",
             f"    rise {HEALTH_RISE}",
             "}",

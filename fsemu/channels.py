@@ -239,7 +239,7 @@ class Channels:
             "profile_name": ch.profile, "hostname": self.switch.settings.switchname,
             "uuid": ch.uuid, "metadata": ch.metadata()})
 
-    def recover(self, profile: Optional[str]) -> int:
+    def recover(self, profile: str) -> int:
         rows = self.switch.store.recoverable("sofia", profile, self.switch.identity.core_uuid)
         recovered = []
         for row in rows:
@@ -259,12 +259,12 @@ class Channels:
         for legs in by_call.values():
             if len(legs) == 2:
                 legs[0].other, legs[1].other = legs[1], legs[0]
-        self.switch.store.reown_recovery([ch.uuid for ch in recovered],
-                                         self.switch.identity.core_uuid,
-                                         self.switch.settings.switchname)
+        self.switch.store.finish_recovery("sofia", profile, self.switch.identity.core_uuid,
+                                          self.switch.settings.switchname,
+                                          [ch.uuid for ch in recovered])
         return len(recovered)
 
-    def flush_recovery(self, profile: Optional[str]) -> None:
+    def flush_recovery(self, profile: str) -> None:
         self.switch.store.flush_recovery("sofia", profile)
 
     def _fire(self, name: str, ch: Channel, calling_file: str, function: str, line: int,

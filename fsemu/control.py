@@ -28,6 +28,7 @@ OPS: Dict[str, Callable] = {
         r.get("expires", 3600), r.get("rate"))],
     "refresh": lambda emu, r: emu.driver.refresh(_bindings(r)),
     "unregister": lambda emu, r: emu.driver.unregister(_bindings(r)),
+    "disconnect": lambda emu, r: emu.driver.disconnect(_bindings(r)),
     "fail_auth": lambda emu, r: emu.driver.fail_auth(Binding(**r["binding"])),
     "advance": lambda emu, r: emu.driver.advance(float(r["seconds"])),
     "sweep": lambda emu, r: len(emu.driver.sweep()),

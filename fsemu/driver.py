@@ -73,6 +73,12 @@ class Driver:
             return sum(1 for b in bindings if self._switch.sofia.registrar.unregister(b))
         return self.emu.call(run, timeout=600)
 
+    def disconnect(self, bindings: Sequence[Binding]) -> int:
+        """TCP/TLS phones whose connection drops (UDP bindings are ignored)."""
+        def run():
+            return sum(1 for b in bindings if self._switch.sofia.registrar.socket_closed(b))
+        return self.emu.call(run)
+
     def fail_auth(self, binding: Binding) -> bool:
         """A REGISTER with a wrong password (403)."""
         return self.emu.call(self._switch.sofia.registrar.fail, binding)
@@ -134,11 +140,9 @@ class Driver:
 
     def wait_profiles_running(self, timeout: float = 30.0,
                               names: Optional[Sequence[str]] = None) -> None:
-        """Block until the named (default: autostart) profiles announced themselves."""
-        settings = self.emu.settings
-        wanted = set(names if names is not None else (
-            settings.autostart_profiles if settings.autostart_profiles is not None
-            else [p.name for p in settings.profiles]))
+        """Block until the named profiles (default: those the last boot started) are up."""
+        wanted = set(names if names is not None else self.emu.call(
+            lambda: list(self._switch.sofia.booted)))
         deadline = time.monotonic() + timeout
         while not wanted.issubset(self.profiles_running()):
             if time.monotonic() > deadline:

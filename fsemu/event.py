@@ -74,12 +74,6 @@ class FsEvent:
     body: str = ""
     _plain: Optional[bytes] = dataclasses.field(default=None, repr=False)
 
-    def get(self, header: str, default: str = "") -> str:
-        for name, value in self.headers:
-            if name == header:
-                return value
-        return default
-
     def plain(self) -> bytes:
         """The ``text/event-plain`` frame, serialised once for every listener."""
         if self._plain is None:

@@ -17,9 +17,9 @@ Facts (mod_event_socket.c, FreeSWITCH 1.10):
 """
 import dataclasses
 import uuid
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
-from fsemu.event import Subscription
+from fsemu.event import Subscription, event_name
 
 AUTH_REQUEST = b"Content-Type: auth/request\n\n"
 GOODBYE = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
@@ -72,6 +72,8 @@ class Outcome:
     close: bool = False
     #: a ``bgapi`` to run in the background: (job uuid, command, arg)
     job: Optional[Tuple[str, str, Optional[str]]] = None
+    #: a ``sendevent`` to fire: (event name, subclass, headers in the order sent)
+    fire: Optional[Tuple[str, str, List[Tuple[str, str]]]] = None
 
 
 def _split_api(line: str) -> Tuple[str, Optional[str]]:
@@ -111,12 +113,32 @@ class Listener:
             job_uuid = headers.get("job-uuid") or str(uuid.uuid4())
             reply = f"~Reply-Text: +OK Job-UUID: {job_uuid}\nJob-UUID: {job_uuid}\n\n"
             return Outcome(command_reply(reply), job=(job_uuid, command, arg))
+        if lower.startswith("sendevent"):
+            return self._sendevent(cmd, rest)
         if lower.startswith("noevents"):
             return Outcome(command_reply(self.subscription.clear()))
         if lower.startswith("event"):
             args = cmd[5:].split(" ")[1:] if " " in cmd[5:] else []
             return Outcome(command_reply(self.subscription.command([a for a in args if a])))
         return Outcome(command_reply("-ERR command not found"))
+
+
+    @staticmethod
+    def _sendevent(cmd: str, rest: str) -> Outcome:
+        """``sendevent NAME`` + header lines (values taken as sent, not decoded): the event
+        gets ``Command`` and the sent headers, then ``Event-UUID``; an unknown NAME stays a
+        ``COMMAND`` event; the reply is ``+OK <Event-UUID>``."""
+        token = cmd[9:].strip()
+        name = event_name(token) or "COMMAND"
+        sent = [(key, value.lstrip(" ")) for key, sep, value in
+                (line.rstrip("\r").partition(":") for line in rest.split("\n")) if sep and key]
+        subclass = next((v for k, v in sent if k.lower() == "event-subclass"), "") \
+            if name == "CUSTOM" else ""
+        event_uuid = str(uuid.uuid4())
+        headers = [("Command", cmd)] + [(k, v) for k, v in sent
+                                        if k.lower() not in ("event-subclass", "event-name")]
+        headers.append(("Event-UUID", event_uuid))
+        return Outcome(command_reply(f"+OK {event_uuid}"), fire=(name, subclass, headers))
 
 
 def _header(item: str) -> Tuple[str, str]:

@@ -6,7 +6,6 @@ plain socket call, and must not share the agent's hub. Everything that touches t
 runs in the emulator's hub: :meth:`Emulator.call` marshals a function there
 (``loop.run_callback_threadsafe``) and waits for its result with a real lock and a timeout.
 """
-import logging
 import time
 from typing import Callable, Optional, TypeVar
 
@@ -20,7 +19,6 @@ from fsemu.store import Store
 from fsemu.switch import Switch
 from fsemu import xml_curl_client
 
-log = logging.getLogger("fsemu")
 T = TypeVar("T")
 _start_thread = get_original("_thread", "start_new_thread")
 _allocate_lock = get_original("_thread", "allocate_lock")
@@ -76,6 +74,7 @@ class Emulator:
             self._thread_ready.release()
             self._done.wait()
             keepalive.stop()
+            self._hub.destroy(destroy_loop=True)
         finally:
             self._thread_exited.release()
 
@@ -112,9 +111,13 @@ class Emulator:
         _start_thread(self._thread_main, ())
         if not self._thread_ready.acquire(True, timeout):
             raise TimeoutError("fsemu thread did not start")
-        self.call(self._boot)
-        if wait_profiles:
-            self.driver.wait_profiles_running(timeout)
+        try:
+            self.call(self._boot)
+            if wait_profiles:
+                self.driver.wait_profiles_running(timeout)
+        except BaseException:
+            self._end_thread()       # e.g. the DB is unreachable: leave no thread behind
+            raise
         return self
 
     def _boot(self) -> None:
@@ -124,6 +127,7 @@ class Emulator:
             fetcher = xml_curl_client.SofiaFetcher(self.settings.xml_curl_url, self.switch,
                                                    self.settings.xml_curl_timeout)
             self.switch.sofia.fetch_config = fetcher.profile_settings
+            self.switch.sofia.fetch_all = fetcher.all_profiles
             self.switch.sofia.fetch_gateways = fetcher.gateways
         self.server = EventSocketServer(self.switch)
         self.switch.start()
@@ -153,7 +157,8 @@ class Emulator:
             self.driver.wait_profiles_running(timeout)
 
     def _restart(self, keep_state: bool, graceful: bool) -> None:
-        self._halt(graceful)
+        if self.state != "dead":                   # a dead switch has nothing left to stop
+            self._halt(graceful)
         if not keep_state:
             self.store.forget_hostname(self.settings.switchname)
         self.server.running.set()
@@ -195,12 +200,15 @@ class Emulator:
         try:
             self.call(self._final_stop, timeout=30)
         finally:
-            self._hub.loop.run_callback_threadsafe(self._done.set)
-            self._thread_exited.acquire(True, 30)
-            self.state = "stopped"
+            self._end_thread()
+
+    def _end_thread(self) -> None:
+        self._hub.loop.run_callback_threadsafe(self._done.set)
+        self._thread_exited.acquire(True, 30)
+        self.state = "stopped"
 
     def _final_stop(self) -> None:
-        if self.state not in ("dead",):
+        if self.state != "dead":
             self.server.running.set()
             self._halt(graceful=True)
         self.store.close()

@@ -12,6 +12,7 @@ import collections
 import ipaddress
 import logging
 import socket
+import time
 from typing import List, Optional, Set
 
 import gevent
@@ -141,6 +142,8 @@ class Connection:
             sent = self._send(outcome.data)
         if outcome.job is not None:
             self.server.spawn(self.server.background_job, *outcome.job)
+        if outcome.fire is not None:
+            self.server.fire_sent(*outcome.fire)
         return sent and not outcome.close
 
     # -- teardown --------------------------------------------------------------------------
@@ -207,6 +210,21 @@ class EventSocketServer:
                                         body=output, now=self.switch.clock())
         self.switch.fire(event)
 
+    def fire_sent(self, name: str, subclass: str, headers) -> None:
+        """A client's ``sendevent``, fired to every subscriber (the sender included)."""
+        event = self.switch.events.make(name, headers, ("mod_event_socket.c", "read_packet", 483),
+                                        subclass=subclass, now=self.switch.clock())
+        self.switch.fire(event)
+
+    def drain(self, timeout: float = 2.0) -> None:
+        """Let writers send what is queued (bounded): on a graceful shutdown FreeSWITCH's
+        listeners keep running while the sessions hang up, so those events do go out."""
+        deadline = time.monotonic() + timeout
+        while any(conn.queue and not conn.closed for conn in self.connections):
+            if time.monotonic() > deadline:
+                return
+            gevent.sleep(0.005)
+
     def drop_all(self, message: Optional[str]) -> None:
         """Every client goes (``kill_all_listeners`` sends ``message``; a crash sends none)."""
         for conn in list(self.connections):
@@ -219,4 +237,6 @@ class EventSocketServer:
 
     def shutdown(self, graceful: bool = True) -> None:
         self.stop_listening()
+        if graceful:
+            self.drain()
         self.drop_all(SHUTDOWN if graceful else None)

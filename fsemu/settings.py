@@ -4,7 +4,7 @@ Defaults are FreeSWITCH's own defaults unless noted; the timing knobs exist so t
 not wait as long as a real box would (they never change *what* happens, only when).
 """
 import dataclasses
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +36,9 @@ class Settings:
     #: event_socket.conf ``listen-ip`` / ``listen-port`` (port 0: pick a free one)
     listen_ip: str = "127.0.0.1"
     listen_port: int = 0
+    #: switch.conf ``multiple-registrations`` (core ``registrations`` table; default off:
+    #: one row per user@realm per host)
+    core_multiple_registrations: bool = False
     #: ``apply-inbound-acl`` entries (each a comma-separated CIDR list; a peer must pass every
     #: entry); FreeSWITCH's default is ``loopback.auto``
     acl: Tuple[str, ...] = ("127.0.0.0/8,::1/128",)
@@ -69,7 +72,3 @@ class Settings:
             if profile.name == name:
                 return profile
         return None
-
-    def with_profiles(self, names: Sequence[str]) -> "Settings":
-        return dataclasses.replace(self, profiles=tuple(
-            ProfileSettings(name, sip_port=5060 + index) for index, name in enumerate(names)))

@@ -11,13 +11,12 @@ gateways; ``restart`` then re-reads sofia.conf and starts again. Registration ro
 touched by a stop.
 """
 import dataclasses
-import logging
+import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 from fsemu.settings import ProfileSettings
 from fsemu.sofia_reg import Registrar
 
-log = logging.getLogger("fsemu.sofia")
 
 USAGE = "-ERR Usage: sofia status|xmlstatus|profile <name> start|stop|restart|rescan|recover\n"
 
@@ -42,13 +41,16 @@ ConfigFetcher = Callable[[str, bool], Tuple[bool, Optional[ProfileSettings]]]
 class Sofia:
     """The profiles of one switch and their commands."""
 
-    def __init__(self, switch, fetch_config: Optional[ConfigFetcher] = None,
-                 fetch_gateways: Optional[Callable[[str], None]] = None):
+    def __init__(self, switch):
         self.switch = switch
         self.profiles: Dict[str, Profile] = {}
+        #: the profiles the last boot started (what "up" means for a fresh switch)
+        self.booted: List[str] = []
         self.registrar = Registrar(switch)
-        self.fetch_config = fetch_config
-        self.fetch_gateways = fetch_gateways
+        #: xml_curl hooks (set when a binding is configured, see fsemu.runtime)
+        self.fetch_config: Optional[ConfigFetcher] = None
+        self.fetch_all: Optional[Callable[[], Optional[Dict[str, ProfileSettings]]]] = None
+        self.fetch_gateways: Optional[Callable[[str], None]] = None
         #: called with (profile name) when a stop hangs up the profile's calls
         self.on_profile_stop: List[Callable[[str], None]] = []
         switch.commands["sofia"] = self.api
@@ -59,10 +61,16 @@ class Sofia:
     # -- lifecycle -------------------------------------------------------------------------
 
     def _boot(self) -> None:
+        """mod_sofia load: ``config_sofia`` reads sofia.conf (xml_curl first, static XML when
+        it gives no usable answer) and starts every profile in it."""
         self.profiles.clear()
+        fetched = self.fetch_all() if self.fetch_all is not None else None
+        configured = list(fetched.values()) if fetched is not None \
+            else list(self.switch.settings.profiles)
         names = self.switch.settings.autostart_profiles
-        for settings in self.switch.settings.profiles:
-            if names is None or settings.name in names:
+        self.booted = [p.name for p in configured if names is None or p.name in names]
+        for settings in configured:
+            if settings.name in self.booted:
                 self._launch(settings)
         self._schedule_sweep()
 
@@ -164,24 +172,28 @@ class Sofia:
         if profile is None:
             return "Invalid Profile!\n"
         line = "=" * 94
-        out = [line, f"Name             \t{name}", f"Domain Name      \tN/A",
-               f"Auto-NAT         \tfalse", f"URL              \t{profile.settings.url}",
-               f"CALLS-IN         \t0", f"FAILED-CALLS-IN  \t0", f"CALLS-OUT        \t0",
-               f"FAILED-CALLS-OUT \t0", f"REGISTRATIONS    \t"
-               f"{len(self.switch.store.sip_registrations(profile=name))}", line]
+        rows = self.switch.store.sip_registrations(profile=name)
+        out = [line, f"Name             \t{name}", "Domain Name      \tN/A",
+               "Auto-NAT         \tfalse", f"URL              \t{profile.settings.url}",
+               "CALLS-IN         \t0", "FAILED-CALLS-IN  \t0", "CALLS-OUT        \t0",
+               "FAILED-CALLS-OUT \t0", f"REGISTRATIONS    \t{len(rows)}", line]
         if with_reg:
-            rows = self.switch.store.sip_registrations(profile=name)
+            now = int(self.switch.clock())
             out = out[:-1] + ["", "Registrations:", line]
             for row in rows:
+                expires = int(row["expires"] or 0)
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(expires))
                 out += [f"Call-ID:    \t{row['call_id']}",
                         f"User:       \t{row['sip_user']}@{row['sip_host']}",
                         f"Contact:    \t{row['contact']}", f"Agent:      \t{row['user_agent']}",
-                        f"Status:     \t{row['status']}(unknown) EXP({row['expires']})",
+                        f"Status:     \t{row['status']}({row['rpid']}) EXP({when}) "
+                        f"EXPSECS({expires - now})",
+                        f"Ping-Status:\t{row['ping_status']}", "Ping-Time:\t0.00",
                         f"Host:       \t{row['hostname']}",
                         f"IP:         \t{row['network_ip']}", f"Port:       \t{row['network_port']}",
                         f"Auth-User:  \t{row['sip_username']}",
-                        f"Auth-Realm: \t{row['sip_realm']}", f"MWI-Account:\t{row['mwi_user']}@"
-                        f"{row['mwi_host']}", ""]
+                        f"Auth-Realm: \t{row['sip_realm']}",
+                        f"MWI-Account:\t{row['mwi_user']}@{row['mwi_host']}", ""]
             out += [f"Total items returned: {len(rows)}", line]
         return "\n".join(out) + "\n"
 
@@ -228,14 +240,18 @@ class Sofia:
         return f"{'restarting' if respawn else 'stopping'}: {profile.name}"
 
     def recover(self, name: Optional[str], flush: bool = False) -> str:
-        """``sofia [profile X] recover``: switch_core_sqldb.c ``switch_core_recovery_recover``
-        selects ``runtime_uuid != own`` and technology (and profile when named) — never the
-        hostname — so a bare recover also takes the *live* calls of every other node."""
+        """``sofia [profile X] recover [flush]`` (sofia_glue.c ``sofia_glue_profile_recover``;
+        bare: ``sofia_glue_recover`` = the same for *every profile this node runs*).
+        switch_core_sqldb.c ``switch_core_recovery_recover`` selects technology, profile and
+        ``runtime_uuid != own`` — never the hostname — so a bare recover also takes the live
+        calls of another active node that runs a profile of the same name."""
+        names = [name] if name else sorted(self.profiles)
         channels = self.switch.channels
         if flush:
-            channels.flush_recovery(name)
+            for profile in names:
+                channels.flush_recovery(profile)
             return "Flushing recovery database.\n"
-        count = channels.recover(name)
+        count = sum(channels.recover(profile) for profile in names)
         self.switch.fire_custom("sofia::recovery_recovered", [
             ("profile_name", name or "all"), ("recovered_calls", str(count))],
             ("mod_sofia.c", "cmd_profile" if name else "sofia_function", 4200))

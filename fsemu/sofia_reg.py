@@ -54,9 +54,6 @@ class Binding:
         """The core ``registrations.url``: ``sofia/<profile>/<contact uri without params>``."""
         return f"sofia/{self.profile}/sip:{self.user}@{self.network_ip}:{self.network_port}"
 
-    def refreshed(self, expires: Optional[int] = None) -> "Binding":
-        return dataclasses.replace(self, expires=self.expires if expires is None else expires)
-
 
 def sip_row(binding: Binding, switchname: str, server_ip: str, now: int,
             late_margin: int) -> dict:
@@ -82,7 +79,7 @@ def core_row(binding: Binding, switchname: str, now: int, late_margin: int) -> d
         "reg_user": binding.user, "realm": binding.domain, "token": binding.call_id,
         "url": binding.url, "expires": now + binding.expires + late_margin,
         "network_ip": binding.network_ip, "network_port": str(binding.network_port),
-        "network_proto": binding.transport, "hostname": switchname, "metadata": "",
+        "network_proto": binding.transport, "hostname": switchname, "metadata": None,
     }
 
 
@@ -121,6 +118,14 @@ def unregister_headers(binding: Binding) -> List[Header]:
     return [("profile-name", b.profile), ("username", b.user), ("from-user", b.user),
             ("from-host", b.domain), ("contact", b.contact), ("call-id", b.call_id),
             ("rpid", "unknown"), ("realm", b.domain), ("expires", "0")]
+
+
+def socket_closed_headers(binding: Binding) -> List[Header]:
+    """``sofia::unregister`` when a TCP/TLS/WS registration's socket closes (sofia.c
+    ``our_sofia_event_callback``, ``nua_i_media_error``): no contact, no expires."""
+    b = binding
+    return [("profile-name", b.profile), ("from-user", b.user), ("from-host", b.domain),
+            ("call-id", b.call_id), ("rpid", "unknown"), ("reason", "socket-disconnection")]
 
 
 def failure_headers(binding: Binding) -> List[Header]:
@@ -171,7 +176,7 @@ class Registrar:
         if not entries:
             return 0
         multi = self._profile(bindings[0].profile).settings.multiple_registrations
-        switch.store.register(entries, multi)
+        switch.store.register(entries, multi, switch.settings.core_multiple_registrations)
         for binding, refresh in events:
             switch.fire_custom("sofia::register_attempt", attempt_headers(binding, auth_result),
                                (CALLING,) + REGISTER_ATTEMPT_AT)
@@ -186,9 +191,23 @@ class Registrar:
         switch = self.switch
         row = sip_row(binding, switch.settings.switchname, profile.settings.sip_ip, 0, 0)
         switch.store.unregister(row, profile.settings.multiple_registrations,
-                                switch.settings.switchname)
+                                switch.settings.switchname,
+                                switch.settings.core_multiple_registrations)
         switch.fire_custom("sofia::unregister", unregister_headers(binding),
                            (CALLING,) + UNREGISTER_AT)
+        return True
+
+    def socket_closed(self, binding: Binding) -> bool:
+        """The phone's TCP/TLS connection dropped (``tcp-unreg-on-socket-close``): its row goes
+        (by call-id + source address, any hostname), the core row (own hostname) too."""
+        if binding.transport == "udp" or self._profile(binding.profile) is None:
+            return False
+        switch = self.switch
+        switch.store.socket_closed(binding.call_id, binding.network_ip, str(binding.network_port),
+                                   binding.user, binding.domain, switch.settings.switchname,
+                                   switch.settings.core_multiple_registrations)
+        switch.fire_custom("sofia::unregister", socket_closed_headers(binding),
+                           ("sofia.c", "our_sofia_event_callback", 1868))
         return True
 
     def fail(self, binding: Binding) -> bool:

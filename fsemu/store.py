@@ -37,6 +37,8 @@ INDEXES = [(f"sr_{col}", "sip_registrations", col) for col in (
     "sip_username", "sip_realm", "orig_server_host", "orig_hostname", "ping_status",
     "ping_expires")] + [
     ("regindex1", "registrations", "reg_user,realm,hostname"),
+    ("channels1", "channels", "hostname"),
+    ("calls1", "calls", "hostname"),
     ("chidx1", "channels", "hostname"),
     ("uuindex", "channels", "uuid,hostname"),
     ("uuindex2", "channels", "call_uuid"),
@@ -46,9 +48,8 @@ INDEXES = [(f"sr_{col}", "sip_registrations", col) for col in (
     ("eeuuindex2", "calls", "call_uuid"),
     ("recovery1", "recovery", "technology"),
     ("recovery2", "recovery", "profile_name"),
-    ("recovery3", "recovery", "uuid"),
-    ("recovery4", "recovery", "runtime_uuid"),
-]
+    ("recovery3", "recovery", "uuid"),   # FreeSWITCH names the runtime_uuid index
+]                                         # "recovery3" too, so it is never created
 
 
 _BINDING_COLUMNS = {"contact": ("sip_user", "sip_host", "contact"), "true": ("call_id",),
@@ -68,9 +69,12 @@ _STALE_COLUMN = {"contact": "contact", "true": "call_id"}
 _STALE = {mode: delete(sip_registrations).where(
     getattr(_SR, col) == bindparam("s_key"), _SR.expires != bindparam("s_expires"))
     for mode, col in _STALE_COLUMN.items()}
-_CORE_REPLACE = delete(registrations).where(
+_CORE_REPLACE_MULTI = delete(registrations).where(
     registrations.c.hostname == bindparam("c_hostname"),
     (registrations.c.url == bindparam("c_url")) | (registrations.c.token == bindparam("c_token")))
+_CORE_REPLACE_USER = delete(registrations).where(
+    registrations.c.hostname == bindparam("c_hostname"),
+    registrations.c.reg_user == bindparam("c_user"), registrations.c.realm == bindparam("c_realm"))
 
 
 def _binding(sip_row: Row, multi_reg: str):
@@ -113,7 +117,8 @@ class Store:
 
     # -- registrations ---------------------------------------------------------------------
 
-    def register(self, entries: Sequence[Tuple[Row, Row, bool]], multi_reg: str) -> None:
+    def register(self, entries: Sequence[Tuple[Row, Row, bool]], multi_reg: str,
+                 core_multi: bool) -> None:
         """Store ``(sip_row, core_row, refresh)`` registrations in one transaction.
 
         sofia_reg.c ``sofia_reg_handle_register_token``: a new binding first deletes the old
@@ -122,8 +127,9 @@ class Store:
         refresh (``auth-result: RENEWED`` on a known contact) updates the row *and re-homes it*
         (``hostname``/``orig_hostname`` := own). With multiple registrations it then deletes
         other rows of the same contact/call-id with a different expiry. The core row goes
-        through ``switch_core_add_registration`` (multiple registrations on): delete
-        own-hostname rows with the same url or token, insert.
+        through ``switch_core_add_registration``: delete own-hostname rows with the same url
+        or token (switch.conf ``multiple-registrations`` on) or the same user@realm (off,
+        FreeSWITCH's default), insert (``metadata`` NULL when empty).
 
         Statements run batched (executemany) when the bindings are distinct, which is the
         same as FreeSWITCH running them one REGISTER after the other."""
@@ -131,10 +137,10 @@ class Store:
         runs = [list(entries)] if len(set(keys)) == len(keys) else [[e] for e in entries]
         with self.engine.begin() as conn:
             for run in runs:
-                self._register_run(conn, run, multi_reg)
+                self._register_run(conn, run, multi_reg, core_multi)
 
     @staticmethod
-    def _register_run(conn, run, multi_reg: str) -> None:
+    def _register_run(conn, run, multi_reg: str, core_multi: bool) -> None:
         fresh = [sip for sip, _, refresh in run if not refresh]
         renewed = [sip for sip, _, refresh in run if refresh]
         if renewed:
@@ -148,8 +154,12 @@ class Store:
             conn.execute(_STALE[multi_reg], [
                 {"s_key": sip[column], "s_expires": sip["expires"]} for sip, _, _ in run])
         cores = [core for _, core, _ in run]
-        conn.execute(_CORE_REPLACE, [{"c_hostname": c["hostname"], "c_url": c["url"],
-                                      "c_token": c["token"]} for c in cores])
+        if core_multi:
+            conn.execute(_CORE_REPLACE_MULTI, [{"c_hostname": c["hostname"], "c_url": c["url"],
+                                                "c_token": c["token"]} for c in cores])
+        else:
+            conn.execute(_CORE_REPLACE_USER, [{"c_hostname": c["hostname"], "c_user": c["reg_user"],
+                                               "c_realm": c["realm"]} for c in cores])
         conn.execute(insert(registrations), cores)
 
     def binding_exists(self, sip_row: Row) -> bool:
@@ -160,15 +170,30 @@ class Store:
                 sr.sip_user == sip_row["sip_user"], sr.sip_username == sip_row["sip_username"],
                 sr.sip_host == sip_row["sip_host"], sr.contact == sip_row["contact"])).scalar() > 0
 
-    def unregister(self, sip_row: Row, multi_reg: str, hostname: str) -> None:
+    def unregister(self, sip_row: Row, multi_reg: str, hostname: str, core_multi: bool) -> None:
         """REGISTER with ``Expires: 0``: sofia deletes the binding (no hostname filter); the
-        core ``switch_core_del_registration`` deletes own-hostname rows by user@realm+token."""
+        core ``switch_core_del_registration`` deletes own-hostname rows by user@realm (and
+        token when ``multiple-registrations`` is on)."""
         reg = registrations.c
+        core_where = and_(reg.reg_user == sip_row["sip_user"], reg.realm == sip_row["sip_host"],
+                          reg.hostname == hostname)
+        if core_multi:
+            core_where = and_(core_where, reg.token == sip_row["call_id"])
         with self.engine.begin() as conn:
             conn.execute(delete(sip_registrations).where(_binding(sip_row, multi_reg)))
-            conn.execute(delete(registrations).where(
-                reg.reg_user == sip_row["sip_user"], reg.realm == sip_row["sip_host"],
-                reg.token == sip_row["call_id"], reg.hostname == hostname))
+            conn.execute(delete(registrations).where(core_where))
+
+    def socket_closed(self, call_id: str, network_ip: str, network_port: str, user: str,
+                      realm: str, hostname: str, core_multi: bool) -> None:
+        reg = registrations.c
+        core_where = and_(reg.reg_user == user, reg.realm == realm, reg.hostname == hostname)
+        if core_multi:
+            core_where = and_(core_where, reg.token == call_id)
+        with self.engine.begin() as conn:
+            conn.execute(delete(sip_registrations).where(
+                _SR.call_id == call_id, _SR.network_ip == network_ip,
+                _SR.network_port == network_port))
+            conn.execute(delete(registrations).where(core_where))
 
     def expiring(self, now: Optional[int]) -> List[Row]:
         """``sofia_reg_check_expire``'s select: rows with ``expires <= now`` (every row with
@@ -253,9 +278,13 @@ class Store:
                 channels.c.hostname == hostname).order_by(channels.c.created_epoch)))
 
     def clear_own(self, hostname: str) -> None:
-        """At start FreeSWITCH deletes its own hostname's ``channels``/``calls``
-        (switch_core_sqldb.c ``switch_core_sqldb_start``), never another node's."""
+        """``switch_core_sqldb_start``: delete own hostname's ``channels``/``calls`` (never
+        another node's) and — every node's — registrations with an empty user or over
+        TCP/TLS (those die with their socket)."""
+        reg = registrations.c
         with self.engine.begin() as conn:
+            conn.execute(delete(registrations).where(
+                (reg.reg_user == "") | reg.network_proto.in_(("tcp", "tls"))))
             conn.execute(delete(channels).where(channels.c.hostname == hostname))
             conn.execute(delete(calls).where(calls.c.hostname == hostname))
 
@@ -271,34 +300,33 @@ class Store:
             conn.execute(delete(recovery).where(
                 recovery.c.uuid == uuid, recovery.c.runtime_uuid == runtime_uuid))
 
-    def recoverable(self, technology: str, profile: Optional[str],
-                    runtime_uuid: str) -> List[Row]:
-        """``switch_core_recovery_recover``: ``runtime_uuid != own`` and technology (+profile);
-        **no hostname filter** — a bare recover takes the calls of every other node."""
+    def recoverable(self, technology: str, profile: str, runtime_uuid: str) -> List[Row]:
+        """``switch_core_recovery_recover``'s select: technology, profile and ``runtime_uuid !=
+        own`` — **no hostname filter**."""
         rc = recovery.c
-        query = select(recovery).where(rc.technology == technology, rc.runtime_uuid != runtime_uuid)
-        if profile:
-            query = query.where(rc.profile_name == profile)
         with self.engine.connect() as conn:
-            return _rows(conn.execute(query))
+            return _rows(conn.execute(select(recovery).where(
+                rc.technology == technology, rc.profile_name == profile,
+                rc.runtime_uuid != runtime_uuid)))
 
-    def reown_recovery(self, uuids: Iterable[str], runtime_uuid: str, hostname: str) -> None:
+    def finish_recovery(self, technology: str, profile: str, runtime_uuid: str, hostname: str,
+                        recovered: Iterable[str]) -> None:
+        """The recovered legs are tracked again as ours (``switch_core_recovery_track``); then
+        every other foreign row of that technology+profile is deleted."""
+        rc = recovery.c
         with self.engine.begin() as conn:
-            for uuid in uuids:
-                conn.execute(update(recovery).where(recovery.c.uuid == uuid).values(
+            for uuid in recovered:
+                conn.execute(update(recovery).where(rc.uuid == uuid).values(
                     runtime_uuid=runtime_uuid, hostname=hostname))
+            conn.execute(delete(recovery).where(
+                rc.technology == technology, rc.profile_name == profile,
+                rc.runtime_uuid != runtime_uuid))
 
-    def recovery_rows(self) -> List[Row]:
-        with self.engine.connect() as conn:
-            return _rows(conn.execute(select(recovery)))
-
-    def flush_recovery(self, technology: str, profile: Optional[str]) -> None:
-        """``switch_core_recovery_flush``: drop tracked calls of a technology (and profile)."""
-        query = delete(recovery).where(recovery.c.technology == technology)
-        if profile:
-            query = query.where(recovery.c.profile_name == profile)
+    def flush_recovery(self, technology: str, profile: str) -> None:
+        """``switch_core_recovery_flush``: drop tracked calls of a technology and profile."""
         with self.engine.begin() as conn:
-            conn.execute(query)
+            conn.execute(delete(recovery).where(recovery.c.technology == technology,
+                                                recovery.c.profile_name == profile))
 
     def forget_hostname(self, hostname: str) -> None:
         """A node whose own database was lost: none of its rows exist any more."""

@@ -5,6 +5,7 @@ It owns no socket and no greenlet: timers go through the ``scheduler`` it is giv
 and channel models (:mod:`fsemu.sofia`, :mod:`fsemu.channels`) hang off it and register
 their API commands in :attr:`Switch.commands`.
 """
+import logging
 import time
 import uuid
 from typing import Callable, Dict, List, Optional
@@ -16,6 +17,7 @@ from fsemu.settings import Settings
 from fsemu.sofia import Sofia
 from fsemu.store import Store
 
+log = logging.getLogger("fsemu.switch")
 ApiHandler = Callable[[Optional[str]], str]
 
 
@@ -137,7 +139,11 @@ class Switch:
         handler = self.commands.get(command)
         if handler is None:
             return None
-        return handler(arg)
+        try:
+            return handler(arg)
+        except Exception as exc:  # noqa: BLE001 - FreeSWITCH answers, it does not crash
+            log.exception("api %s failed", command)
+            return f"-ERR {command} failed: {type(exc).__name__}\n"
 
     def _global_getvar(self, arg: Optional[str]) -> str:
         """mod_commands.c ``global_getvar_function``: the value, or nothing (→ -ERR no reply)."""
@@ -164,7 +170,7 @@ class Switch:
                 f"FreeSWITCH (Version {self.settings.version}) is ready\n"
                 f"{self.sessions_since_startup} session(s) since startup\n"
                 f"{self.session_count} session(s) - peak 0, last 5min 0 \n"
-                f"0 session(s) per Sec out of max 30, peak 0, last 5min 0 \n"
+                "0 session(s) per Sec out of max 30, peak 0, last 5min 0 \n"
                 f"{self.settings.max_sessions} session(s) max\n"
-                f"min idle cpu 0.00/99.00\n"
-                f"Current Stack Size/Max 240K/8192K\n")
+                "min idle cpu 0.00/99.00\n"
+                "Current Stack Size/Max 240K/8192K\n")

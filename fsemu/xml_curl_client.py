@@ -12,7 +12,7 @@ Shapes: the captures in ``fixtures/freeswitch-1.10.12/xml_curl/*.http``.
 import logging
 import urllib.error
 import urllib.request
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from lxml import etree
 
@@ -119,32 +119,31 @@ class XmlCurlClient:
                           ("mod_dialplan_xml.c", "dialplan_xml_locate", 610))
 
 
-def profile_from_sofia_conf(text: str, name: str) -> Tuple[bool, Optional[ProfileSettings]]:
-    """Read profile ``name`` out of a sofia.conf document: (usable document?, profile)."""
+def profiles_from_sofia_conf(text: str) -> Optional[Dict[str, ProfileSettings]]:
+    """The profiles of a sofia.conf document, or None when it is not one FreeSWITCH would use
+    (not XML, a "not found" result, no sofia.conf): then it falls back to static XML. A
+    profile whose ``sip-port`` is not a number is left out (sofia would fail to start it)."""
     try:
         root = etree.fromstring(text.encode(), _PARSER)
     except etree.XMLSyntaxError:
-        return False, None
+        return None
     if root.find(".//result[@status='not found']") is not None:
-        return False, None
+        return None
     config = root.find(".//configuration[@name='sofia.conf']")
     if config is None:
-        return False, None
-    node = config.find(f".//profiles/profile[@name='{_xpath_safe(name)}']")
-    if node is None:
-        return True, None
-    params = {p.get("name"): p.get("value", "") for p in node.iter("param")}
-    return True, ProfileSettings(
-        name, sip_ip=params.get("sip-ip", "127.0.0.1"),
-        sip_port=int(params.get("sip-port", "5060") or 5060),
-        track_calls=params.get("track-calls", "false").lower() == "true",
-        multiple_registrations=params.get("multiple-registrations", "contact").lower())
-
-
-def _xpath_safe(name: str) -> str:
-    if "'" in name:
-        raise ValueError("profile names cannot contain quotes")
-    return name
+        return None
+    profiles = {}
+    for node in config.iterfind("./profiles/profile"):
+        name = node.get("name", "")
+        params = {p.get("name"): p.get("value", "") for p in node.iter("param")}
+        port = params.get("sip-port", "5060") or "5060"
+        if not name or not port.isdigit():
+            continue
+        profiles[name] = ProfileSettings(
+            name, sip_ip=params.get("sip-ip", "127.0.0.1"), sip_port=int(port),
+            track_calls=params.get("track-calls", "false").lower() == "true",
+            multiple_registrations=params.get("multiple-registrations", "contact").lower())
+    return profiles
 
 
 class SofiaFetcher:
@@ -157,11 +156,18 @@ class SofiaFetcher:
         return XmlCurlClient(self.url, self.switch.settings.switchname, self.switch.events,
                              self.timeout)
 
-    def profile_settings(self, name: str, reconfig: bool):
+    def _fetch(self, name: Optional[str], reconfig: bool):
         status, text = self._client().sofia_conf(name, reconfig)
-        if status != 200:
-            return False, None
-        return profile_from_sofia_conf(text, name)
+        return profiles_from_sofia_conf(text) if status == 200 else None
+
+    def profile_settings(self, name: str, reconfig: bool):
+        """``config_sofia`` for one profile: (answered?, its settings or None)."""
+        profiles = self._fetch(name, reconfig)
+        return (False, None) if profiles is None else (True, profiles.get(name))
+
+    def all_profiles(self):
+        """``config_sofia`` at boot (no ``profile`` parameter): every profile, or None."""
+        return self._fetch(None, False)
 
     def gateways(self, name: str) -> None:
         self._client().gateways(name)

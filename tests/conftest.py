@@ -1,6 +1,7 @@
 """Shared fixtures: real servers on loopback (session-scoped, cleaned up even on failure)
 and fresh databases per test."""
 import itertools
+import logging
 import os
 import shutil
 import tempfile
@@ -14,6 +15,17 @@ from tests.servers.mariadb import MariaDB
 from tests.servers.memcached import Memcached
 
 _db_names = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """CLI tests run ``log.setup()``, which binds a handler to pytest's captured stderr; put
+    the root logger back so a later thread never logs into a closed capture file."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

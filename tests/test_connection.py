@@ -1,6 +1,9 @@
 """The transport against a scripted raw server: deadlines, ordering, death, hostile bytes."""
+import re
+
 import gevent
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from esl_apps.connection import (ApiError, AuthFailed, CommandTimeout, Connection,
                                  ConnectionLost)
@@ -181,3 +184,33 @@ def test_auth_password_never_in_error_text(servers):
         connect(server, timeout=0.3, password="s3cret-pw")
     assert "s3cret-pw" not in str(info.value)
     assert "'auth'" in str(info.value)
+
+
+_values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40).filter(
+    lambda v: not re.search("%[0-9A-Fa-f]{2}", v))  # FreeSWITCH keeps an existing %XX
+
+
+_names = st.from_regex(r"\A[A-Za-z][A-Za-z0-9_-]{0,15}\Z").filter(
+    lambda n: n not in ("Content-Length", "Event-Name"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.dictionaries(_names, _values, max_size=6), min_size=1, max_size=5),
+       st.integers(min_value=1, max_value=97))
+def test_encoded_values_survive_the_socket_in_any_chunking(events, chunk):
+    """Whatever the values (newlines, ': ', '%') and however TCP splits the stream, every
+    event reaches on_event intact and in order."""
+    server = ScriptedEsl(standard_respond())
+    received = []
+    try:
+        conn = connect(server, received)
+        wire = b"".join(encode_event_plain([("Event-Name", "CUSTOM")] + sorted(h.items()))
+                        for h in events)
+        for start in range(0, len(wire), chunk):
+            server.push(wire[start:start + chunk])
+        gwait(lambda: len(received) == len(events), 5, "every event")
+        for sent, got in zip(events, received):
+            assert {k: v for k, v in got.headers.items() if k != "Event-Name"} == sent
+        conn.stop()
+    finally:
+        server.stop()

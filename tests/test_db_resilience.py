@@ -71,7 +71,8 @@ def _selects(node) -> int:
 
 
 def test_desynced_node_gets_no_reads(stack, galera_cluster, galera_front, restore):
-    desynced, *others = galera_cluster.nodes[1], galera_cluster.nodes[0], galera_cluster.nodes[2]
+    desynced = galera_cluster.node("db2")
+    others = [node for node in galera_cluster.nodes if node is not desynced]
 
     def fault():
         galera_cluster.desync(desynced.name)

@@ -110,7 +110,8 @@ def test_failover_of_an_active_node_and_back(cluster):
     detail = json.loads(last_event(db, "vip1")[2])
     assert detail["former_owner"] == "pbx1" and detail["recovered_calls"] == 4
     assert detail["ghosts"]["channels"] == 4 and detail["recovery_confirmed"]
-    assert set(detail["steps_ms"]) == {"claim", "registrations", "profile", "recover", "announce"}
+    assert set(detail["steps_ms"]) == {"claim", "registrations", "profile", "recover", "announce",
+                                      "mirror"}
 
     # -- pbx1 comes back: nopreempt, vip1 stays on pbx3 until failback
     rig.revive("pbx1")

@@ -144,27 +144,67 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_profile_start_fetches_sofia_conf_and_gateways_through_xml_curl(fsemu, sqlite_db):  # noqa: F811,E501
+@pytest.fixture
+def xml_curl_recorder():
+    _Recorder.forms = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/fscluster"
-        emu = fsemu("pbx1", sqlite_db.url, xml_curl_url=url, autostart_profiles=(),
-                    profiles=(ProfileSettings("vip2"),))
-        assert emu.driver.api("sofia profile vip1 start").endswith("vip1 started successfully\n")
-        emu.driver.wait_profiles_running(names=["vip1"])
-        assert "sip:mod_sofia@198.18.0.10:5080" in emu.driver.api("sofia status")
-        agents = {agent for agent, _ in _Recorder.forms}
-        assert agents == {"freeswitch-xml/1.0"}
-        conf, gateways = [form for _, form in _Recorder.forms[:2]]
-        assert (conf["section"], conf["key_value"], conf["profile"], conf["reconfig"]) == \
-            ("configuration", "sofia.conf", "vip1", "true")
-        assert conf["hostname"] == "pbx1" and conf["Core-UUID"] == emu.core_uuid
-        assert (gateways["section"], gateways["purpose"], gateways["profile"]) == \
-            ("directory", "gateways", "vip1")
-        # a document without the profile: start fails; "not found" falls back to static XML
-        assert emu.driver.api("sofia profile vip3 start").endswith("Failure starting vip3\n")
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield f"http://127.0.0.1:{server.server_port}/fscluster"
+    server.shutdown()
+    server.server_close()
+
+
+def test_boot_reads_sofia_conf_through_xml_curl(fsemu, sqlite_db, xml_curl_recorder):  # noqa: F811,E501
+    emu = fsemu("pbx1", sqlite_db.url, xml_curl_url=xml_curl_recorder,
+                profiles=(ProfileSettings("vip2"),))          # static XML: not used
+    assert emu.driver.profiles_running() == ["vip1"]
+    boot = _Recorder.forms[0][1]
+    assert (boot["section"], boot["key_value"]) == ("configuration", "sofia.conf")
+    assert "profile" not in boot and "reconfig" not in boot
+    assert boot["Event-Calling-Function"] == "config_sofia"
+
+
+def test_profile_start_fetches_sofia_conf_and_gateways_through_xml_curl(
+        fsemu, sqlite_db, xml_curl_recorder):  # noqa: F811
+    emu = fsemu("pbx1", sqlite_db.url, xml_curl_url=xml_curl_recorder, autostart_profiles=(),
+                profiles=(ProfileSettings("vip2"),))
+    assert emu.driver.api("sofia profile vip1 start").endswith("vip1 started successfully\n")
+    emu.driver.wait_profiles_running(names=["vip1"])
+    assert "sip:mod_sofia@198.18.0.10:5080" in emu.driver.api("sofia status")
+    assert {agent for agent, _ in _Recorder.forms} == {"freeswitch-xml/1.0"}
+    conf, gateways = [form for _, form in _Recorder.forms[1:3]]
+    assert (conf["section"], conf["key_value"], conf["profile"], conf["reconfig"]) == \
+        ("configuration", "sofia.conf", "vip1", "true")
+    assert conf["hostname"] == "pbx1" and conf["Core-UUID"] == emu.core_uuid
+    assert (gateways["section"], gateways["purpose"], gateways["profile"]) == \
+        ("directory", "gateways", "vip1")
+    # a usable document without the profile: start fails (static XML is not consulted)
+    assert emu.driver.api("sofia profile vip2 start").endswith("Failure starting vip2\n")
+
+
+def test_kill_leaves_rows_restart_keeps_or_loses_state(fsemu, sqlite_db):  # noqa: F811
+    emu = fsemu("pbx1", sqlite_db.url)
+    emu.driver.register(["1000"])
+    call = emu.driver.call("1000", "1001")
+    emu.kill()
+    assert {r["uuid"] for r in rows(sqlite_db, channels)} == set(call.uuids)   # ghosts
+    emu.restart(keep_state=True)
+    assert rows(sqlite_db, channels) == [] and rows(sqlite_db, calls) == []   # own rows cleared
+    assert json.loads(emu.driver.api("show registrations as json"))["row_count"] == 1
+    assert {r["hostname"] for r in rows(sqlite_db, recovery)} == {"pbx1"}    # recoverable
+    emu.restart(keep_state=False)
+    assert emu.driver.api("show registrations as json") == '{"row_count": 0}'
+    assert rows(sqlite_db, recovery) == []
+
+
+def test_graceful_restart_hangs_up_calls_first(fsemu, sqlite_db):  # noqa: F811
+    emu = fsemu("pbx1", sqlite_db.url)
+    client = EslClient(emu.port).login()
+    client.send("event plain CHANNEL_HANGUP_COMPLETE")
+    emu.driver.call("1000", "1001")
+    emu.restart()
+    hangups = client.events(2)
+    assert {e.get("Hangup-Cause") for e in hangups} == {"SYSTEM_SHUTDOWN"}
+    assert client.frame().content_type == "text/disconnect-notice"
+    assert rows(sqlite_db, recovery) == []

@@ -104,14 +104,20 @@ def test_unregister_and_failure(fsemu, any_db):  # noqa: F811
     assert rows(any_db, sip_registrations) == [] and rows(any_db, registrations) == []
 
 
-def test_multiple_registrations_contact_keeps_both_phones(fsemu, any_db):  # noqa: F811
-    emu = fsemu("pbx1", any_db.url)
-    emu.driver.register_bindings([
-        Binding("1000", "demo.local", "vip1", "a@x", network_port=5070),
-        Binding("1000", "demo.local", "vip1", "b@x", network_port=5071)])
-    assert len(rows(any_db, sip_registrations)) == 2
+@pytest.mark.parametrize("core_multi, shown", [(False, 1), (True, 2)])
+def test_two_phones_one_user(fsemu, sqlite_db, core_multi, shown):  # noqa: F811
+    """sofia keeps both contacts (multiple-registrations=contact); the core table keeps one
+    per user@realm unless switch.conf turns multiple-registrations on."""
+    emu = fsemu("pbx1", sqlite_db.url, core_multiple_registrations=core_multi)
+    phones = [Binding("1000", "demo.local", "vip1", "a@x", network_port=5070),
+              Binding("1000", "demo.local", "vip1", "b@x", network_port=5071)]
+    emu.driver.register_bindings(phones[:1])
+    emu.driver.register_bindings(phones[1:])
+    assert len(rows(sqlite_db, sip_registrations)) == 2
     assert emu.driver.api("sofia_contact 1000@demo.local").count("sofia/vip1/") == 2
     assert emu.driver.api("sofia_contact 9999@demo.local") == "error/user_not_registered"
+    assert json.loads(emu.driver.api("show registrations as json"))["row_count"] == shown
+    assert [r["metadata"] for r in rows(sqlite_db, registrations)] == [None] * shown
 
 
 def test_registration_storm_is_paced_and_complete(fsemu, any_db):  # noqa: F811
@@ -122,3 +128,18 @@ def test_registration_storm_is_paced_and_complete(fsemu, any_db):  # noqa: F811
     assert len(emu.driver.register(users, rate=3000)) == 300
     assert sorted(e.get("from-user") for e in client.events(300)) == users
     assert json.loads(emu.driver.api("show registrations as json"))["row_count"] == 300
+
+
+def test_tcp_socket_close_unregisters_with_a_reason_only(fsemu, sqlite_db):  # noqa: F811
+    emu = fsemu("pbx1", sqlite_db.url)
+    client = EslClient(emu.port).login()
+    client.send("event plain CUSTOM sofia::unregister")
+    tcp = Binding("1000", "demo.local", "vip1", "t@x", network_port=5075, transport="tcp")
+    udp = Binding("1001", "demo.local", "vip1", "u@x", network_port=5076)
+    emu.driver.register_bindings([tcp, udp])
+    assert rows(sqlite_db, sip_registrations)[0]["status"] == "Registered(TCP)"
+    assert emu.driver.disconnect([tcp, udp]) == 1
+    event = client.events(1)[0]
+    assert event.get("reason") == "socket-disconnection"
+    assert "contact" not in event.headers and "expires" not in event.headers
+    assert [r["call_id"] for r in rows(sqlite_db, sip_registrations)] == ["u@x"]

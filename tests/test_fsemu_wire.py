@@ -56,6 +56,18 @@ def test_bgapi_answers_at_once_with_a_job_uuid_and_honours_the_clients():
     assert outcome.job == ("11111111-2222-3333-4444-555555555555", "switchname", None)
 
 
+def test_sendevent_fires_the_sent_headers():
+    lst = listener()
+    lst.handle("auth pw")
+    outcome = lst.handle("sendevent CUSTOM\nEvent-Subclass: fscluster::takeover\nvip: vip1")
+    assert reply_text(outcome).startswith("+OK ")
+    name, subclass, headers = outcome.fire
+    assert (name, subclass) == ("CUSTOM", "fscluster::takeover")
+    assert headers[:2] == [("Command", "sendevent CUSTOM"), ("vip", "vip1")]
+    assert headers[-1] == ("Event-UUID", reply_text(outcome)[4:])
+    assert lst.handle("sendevent NOT_A_NAME\nx: 1").fire[0] == "COMMAND"
+
+
 def test_event_subscription_rules():
     sub = Subscription()
     assert sub.command(["plain", "NOT_AN_EVENT"]) == "-ERR no keywords supplied"
@@ -154,6 +166,18 @@ def test_bgapi_background_job_carries_the_output(fsemu, sqlite_db):  # noqa: F81
     assert job.body == "pbx1" and job.get("Content-Length") == "4"
 
 
+def test_sendevent_reaches_subscribers(fsemu, sqlite_db):  # noqa: F811
+    emu = fsemu("pbx1", sqlite_db.url)
+    watcher = EslClient(emu.port).login()
+    watcher.send("event plain CUSTOM fscluster::takeover")
+    sender = EslClient(emu.port).login()
+    reply = sender.send("sendevent CUSTOM\nEvent-Subclass: fscluster::takeover\nvip: vip1")
+    event = watcher.events(1)[0]
+    assert event.subclass == "fscluster::takeover" and event.get("vip") == "vip1"
+    assert event.get("Event-UUID") == reply.reply_text[4:]
+    assert event.get("Core-UUID") == emu.core_uuid
+
+
 def test_noevents_and_exit(fsemu, sqlite_db):  # noqa: F811
     emu = fsemu("pbx1", sqlite_db.url)
     client = EslClient(emu.port).login()
@@ -225,3 +249,13 @@ def test_kill_refuses_connections_and_hang_answers_nothing(fsemu, sqlite_db):  #
     emu.resume()
     hung.timeout = 10
     assert hung.login().send("api switchname").body == b"pbx1"
+
+
+def test_unreachable_database_fails_start_cleanly():
+    from fsemu import Emulator
+    from tests.servers.fsemu import emulator_settings
+    emulator = Emulator(emulator_settings("pbx1", "mysql+pymysql://u:p@127.0.0.1:1/none"))
+    with pytest.raises(Exception, match="(?i)connect"):
+        emulator.start()
+    assert emulator.state == "stopped"      # its thread was ended, not left behind
+    emulator.stop()                         # and stopping again is harmless

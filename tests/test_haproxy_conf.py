@@ -47,9 +47,10 @@ def test_read_listener_balances_over_all_nodes_with_agent_checks():
     assert all("agent-check" in line and "backup" not in line for line in servers.values())
 
 
-def test_sessions_to_a_down_node_are_cut_and_stats_socket_is_rendered():
+def test_down_node_sessions_cut_refused_connects_redispatched_stats_socket_rendered():
     text = _cfg()
     assert "on-marked-down shutdown-sessions" in text
+    assert "option redispatch 1" in text  # a refused connect moves on at once
     assert "stats socket /run/test/h.sock" in text
     assert "on-marked-up shutdown-backup-sessions" not in text  # no failback mid-traffic
 

@@ -40,3 +40,7 @@ def test_notify_arguments_as_keepalived_and_by_hand():
     assert parse_notify(["GROUP", "G1", "FAULT", "0"])[0] == "GROUP"
     with pytest.raises(FsclusterError, match="expected"):
         parse_notify(["VI_vip1", "SLEEPING"])
+
+
+def test_a_takeover_in_progress_is_not_a_dead_profile():
+    assert problems([VIP1], {VIP1.address}, set(), {}, taking_over={"vip1"}) == []

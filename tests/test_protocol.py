@@ -113,3 +113,17 @@ def test_arbitrary_bytes_never_crash_otherwise(data):
                 parse_event(frame.body)
     except ProtocolError:
         pass
+
+
+_PIECES = list("%aZ09fF+ \n:é€\x00") + ["%C3", "%A9", "%E2%82", "%0A", "%3A%20", "%zz", "%4"]
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(_PIECES), max_size=20).map("".join))
+def test_fast_value_decoding_equals_unquote(value):
+    """parse_event's memoised decoder is exactly urllib's unquote (not unquote_plus)."""
+    from urllib.parse import unquote
+    from esl_apps.protocol import parse_event
+    wire = value.replace("\n", "%0A")  # a raw newline cannot be inside a header line
+    event = parse_event(b"Event-Name: CUSTOM\nx: " + wire.encode() + b"\n\n")
+    assert event.get("x") == unquote(wire, errors="replace")

@@ -3,11 +3,10 @@ import pytest
 from sqlalchemy import select
 
 from esl_apps.mirror import Mirror
-from esl_apps.protocol import FrameParser, parse_event
+from esl_apps.protocol import Event, FrameParser, parse_event
 from esl_apps.registrations import RegistrationTracker, row_from_register, rows_from_show
 from fscluster.schema import cluster_registrations
 from tests.captures import esl_session
-from esl_apps.protocol import Event
 
 SHOW = ('{"row_count":1,"rows":[{"reg_user":"1001","realm":"demo.local",'
         '"token":"1-2665@127.0.0.1","url":"sofia/vip1/sip:1001@127.0.0.1:5071",'

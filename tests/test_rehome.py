@@ -47,8 +47,7 @@ def test_rehome_moves_only_the_profiles_rows_and_recreates_deleted_ones(db):
     _load(db, [_reg("a", "1000", "vip1", "pbx1"), _reg("b", "1001", "vip1", "pbx1"),
                _reg("c", "2000", "vip2", "pbx2")],
           deleted_by_graceful_stop=[_reg("d", "1002", "vip1", "pbx1"),
-                                    dict(_reg("e", "1003", "vip1", "pbx1")[2],
-                                         expires=NOW - 1) and _reg("e", "1003", "vip1", "pbx1")])
+                                    _reg("e", "1003", "vip1", "pbx1")])
     with db.write.begin() as conn:
         counts = rehome.rehome_registrations(conn, "vip1", "pbx3", NOW)
     assert counts == {"sip_registrations": 2, "registrations": 2, "recreated": 2}
@@ -61,6 +60,8 @@ def test_rehome_moves_only_the_profiles_rows_and_recreates_deleted_ones(db):
         ("c", "pbx2", "sofia/vip2/sip:2000@198.18.5.1:5070"),
         ("d", "pbx3", "sofia/vip1/sip:1002@198.18.5.1:5070"),
         ("e", "pbx3", "sofia/vip1/sip:1003@198.18.5.1:5070")]
+    with db.write.begin() as conn:
+        assert rehome.rehome_mirror(conn, "vip1", "pbx3", NOW) == 4
     assert _rows(db, cluster_registrations, "call_id", "node") == [
         ("a", "pbx3"), ("b", "pbx3"), ("c", "pbx2"), ("d", "pbx3"), ("e", "pbx3")]
     with db.write.begin() as conn:    # idempotent: a re-run changes nothing more

@@ -106,7 +106,8 @@ def test_takeover_runs_every_step_and_records_them(db):
     assert (detail["profile"], detail["recovered_calls"], detail["recovery_confirmed"]) == \
         ("start", 2, True)
     assert detail["ghosts"]["channels"] == 1
-    assert set(detail["steps_ms"]) == {"claim", "registrations", "profile", "recover", "announce"}
+    assert set(detail["steps_ms"]) == {"claim", "registrations", "profile", "recover", "announce",
+                                      "mirror"}
     assert "sofia profile vip1 recover" in fs.commands
     assert not any(c.strip() == "sofia recover" for c in fs.commands)
     assert fs.globals == {"fscluster_role": "active", "fscluster_vips": "vip1,vip2"}

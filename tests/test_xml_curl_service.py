@@ -1,6 +1,8 @@
 """LookupService against real databases (SQLite and MariaDB): every capture answered from
 seeded data, FusionPBX's filters, caching and generations, and hostile identifiers that
 can inject neither SQL nor XML."""
+import threading
+
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from lxml import etree
@@ -298,3 +300,59 @@ def test_every_connection_busy_is_503_too(seeded):
     answer = ask(make_service(BusyDb(seeded)), form(section="directory", user="1001",
                                                     domain="demo.local"))
     assert answer.status == 503
+
+
+def test_503_warnings_are_rate_limited_and_counted(seeded, caplog):
+    import logging
+    db = DownDatabase(seeded)
+    db.down = True
+    service = make_service(db)
+    now = [1000.0]
+    service._monotonic = lambda: now[0]
+    with caplog.at_level(logging.WARNING, logger="fscluster.xml_curl"):
+        for user in range(1000, 1010):
+            assert ask(service, form(section="directory", user=str(user),
+                                     domain="demo.local")).status == 503
+        now[0] += 6
+        ask(service, form(section="directory", user="1011", domain="demo.local"))
+    counts = [r.answered_503 for r in caplog.records if r.msg.startswith("db unavailable")]
+    assert counts == [1, 10]
+
+
+def test_unknown_generation_bypasses_every_cache(seeded):
+    db = DownDatabase(seeded)
+    db.down = True
+    cache = DictCache()
+    local = LocalCache(10)
+    service = make_service(db, cache, local=local)    # the clock never read a generation
+    from fscluster.cache import cache_key
+    cache.data[cache_key(0, "user", "demo.local", "1001")] = (b"stale", 10)  # an old start-up
+    answer = ask(service, form(section="directory", user="1001", domain="demo.local"))
+    assert (answer.status, answer.source) == (503, "unavailable")
+    db.down = False
+    service.clock._checked = float("-inf")             # the poll interval has passed
+    assert ask(service, form(section="directory", user="1001", domain="demo.local")).source == "db"
+
+
+def test_first_lookups_before_the_generation_is_known_are_not_cached(seeded):
+    cache = DictCache()
+    service = make_service(seeded, cache, interval=3600)
+    service.clock._lock.acquire()   # another greenlet is reading the generation right now
+    try:
+        answer = ask(service, form(section="directory", user="1001", domain="demo.local"))
+    finally:
+        service.clock._lock.release()
+    assert answer.source == "db" and cache.data == {}
+
+
+def test_lookups_queue_for_a_db_slot_and_503_when_none_frees_in_time(seeded):
+    service = make_service(seeded)
+    service._db_slots = threading.BoundedSemaphore(1)
+    body = form(section="directory", user="1001", domain="demo.local")
+    service._db_slots.acquire()          # the only slot is busy for the whole deadline
+    try:
+        assert ask(service, body).status == 503
+    finally:
+        service._db_slots.release()
+    assert ask(service, body).status == 200   # and the slot was given back after each use
+    assert ask(service, form(section="directory", user="1002", domain="demo.local")).status == 200

@@ -11,10 +11,9 @@ from fscluster.cache import GenerationClock
 from tests.servers.proc import Server, free_port, port_open, wait_for
 from xml_curl.service import LookupService
 
+#: ../shared/fixtures next to the tree (/work/main → /work/shared), as DESIGN.md refers to it.
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "freeswitch-1.10.12" \
     / "xml_curl"
-if not FIXTURES.is_dir():  # the tree may live elsewhere; the captures stay in /work/shared
-    FIXTURES = Path("/work/shared/fixtures/freeswitch-1.10.12/xml_curl")
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -45,10 +45,12 @@ def build(config):
     cache = Cache(config.memcached_servers, config.memcached_timeout,
                   socket_module=gevent.socket)
     clock = GenerationClock(db.generation, config.generation_poll)
+    clock.refresh()  # before serving, so concurrent first requests do not all see "unknown"
     service = LookupService(db, cache, clock, vip_names={v.name for v in config.vips},
                             cache_ttl=config.cache_ttl, negative_ttl=config.negative_ttl,
                             db_deadline=config.xml_curl_db_deadline,
-                            local=LocalCache(config.cache_local_entries))
+                            local=LocalCache(config.cache_local_entries),
+                            db_concurrency=db.read.pool.size())
     return make_app(service, node_name=config.node_name, max_body=config.max_body,
                     username=config.http_username, password=config.http_password)
 

@@ -10,6 +10,8 @@
 - A small per-process LRU (:mod:`xml_curl.local_cache`, same keys) sits in front of
   memcached: the warm path usually costs no network round trip at all.
 - memcached down → the cache is a miss and a no-op (fail-open): answers come from the DB.
+- Until the generation has been read once (start-up, or a DB down since start) no cache is
+  read or written: a key under an unknown generation could hit answers of any age.
 - DB down → the generation stays at its last value, so a warm cache keeps answering; on a
   miss the answer is HTTP 503 — never "not found" for a user who may exist — so FreeSWITCH
   falls back to its next binding or static XML. Nothing is cached then, and it is logged.
@@ -17,6 +19,8 @@
 import dataclasses
 import logging
 import re
+import threading
+import time
 from typing import AbstractSet, Optional, Tuple
 
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -35,6 +39,8 @@ MAX_IDENTIFIER = 255
 _UNSTORABLE = re.compile(r"[\x00-\x1f\x7f]")
 
 OK, UNAVAILABLE = 200, 503
+#: Seconds between two "db unavailable" warnings (the ones in between are counted).
+UNAVAILABLE_LOG_INTERVAL = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,12 +59,19 @@ class LookupService:
 
     def __init__(self, db: Database, cache: Cache, clock: GenerationClock, *,
                  vip_names: AbstractSet[str], cache_ttl: int, negative_ttl: int,
-                 db_deadline: float, local: Optional[LocalCache] = None):
+                 db_deadline: float, local: Optional[LocalCache] = None,
+                 db_concurrency: int = 10):
         self.db, self.cache, self.clock = db, cache, clock
         self.local = local if local is not None else LocalCache(0)
         self.vip_names = frozenset(vip_names)
         self.cache_ttl, self.negative_ttl = cache_ttl, negative_ttl
         self.db_deadline = db_deadline
+        # No more lookups on the DB at once than the pool keeps connections: beyond that the
+        # pool would open (and close) an overflow connection per request — a TCP connect and
+        # a MariaDB handshake each — so the queue waits here instead, within the deadline.
+        self._db_slots = threading.BoundedSemaphore(db_concurrency)
+        self._monotonic = time.monotonic
+        self._unavailable_logged_at, self._unavailable_count = float("-inf"), 0
         self._lookups = {
             rq.USER: self._user(directory.render_user),
             rq.MESSAGE_COUNT: self._user(directory.render_message_count),
@@ -71,7 +84,10 @@ class LookupService:
         parts = self._key_parts(kind, request)
         if parts is None:
             return Answer(OK, NOT_FOUND, "none")
-        key = cache_key(self.clock.current(), *parts)
+        generation = self.clock.current()
+        if generation <= 0:  # not read from the DB yet: any key would be a guess
+            return self._from_db(kind, request, key=None)
+        key = cache_key(generation, *parts)
         cached = self.local.get(key)
         if cached is not None:
             return Answer(OK, cached, "local")
@@ -79,17 +95,37 @@ class LookupService:
         if cached is not None:
             self.local.set(key, cached, self._ttl(cached))
             return Answer(OK, cached, "memcached")
+        return self._from_db(kind, request, key)
+
+    def _from_db(self, kind: str, request: rq.XmlRequest, key: Optional[str]) -> Answer:
+        """Look up in the DB; cache the answer under ``key`` (None: do not cache)."""
         lookup = self._lookups[kind]
+        if not self._db_slots.acquire(timeout=self.db_deadline):
+            self._log_unavailable(kind, PoolTimeout("every DB slot busy for the whole deadline"))
+            return Answer(UNAVAILABLE, b"database busy\n", "unavailable")
         try:
             body = self.db.retrying(lambda conn: lookup(conn, request), write=False,
                                     deadline=self.db_deadline)
         except (DatabaseUnavailable, PoolTimeout) as exc:  # down, or every connection busy
-            log.warning("db unavailable and answer not cached: answering 503",
-                        extra={"kind": kind, "section": request.section, "error": str(exc)})
+            self._log_unavailable(kind, exc)
             return Answer(UNAVAILABLE, b"database unavailable\n", "unavailable")
-        self.cache.set(key, body, self._ttl(body))
-        self.local.set(key, body, self._ttl(body))
+        finally:
+            self._db_slots.release()
+        if key is not None:
+            self.cache.set(key, body, self._ttl(body))
+            self.local.set(key, body, self._ttl(body))
         return Answer(OK, body, "db")
+
+    def _log_unavailable(self, kind: str, exc: Exception) -> None:
+        """One warning per ``UNAVAILABLE_LOG_INTERVAL`` s, counting the 503s in between: an
+        outage under load must not turn into a log flood."""
+        self._unavailable_count += 1
+        now = self._monotonic()
+        if now - self._unavailable_logged_at >= UNAVAILABLE_LOG_INTERVAL:
+            log.warning("db unavailable and answer not cached: answering 503",
+                        extra={"kind": kind, "error": str(exc),
+                               "answered_503": self._unavailable_count})
+            self._unavailable_logged_at, self._unavailable_count = now, 0
 
     def _ttl(self, body: bytes) -> int:
         return self.negative_ttl if body == NOT_FOUND else self.cache_ttl

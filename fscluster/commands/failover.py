@@ -83,7 +83,7 @@ def health(config, args):
     found = health_mod.problems(
         vips, interface_addresses(config.interface),
         {vip.name for vip in vips if health_mod.drained(config, vip.name)},
-        health_mod.sofia_status(config))
+        health_mod.sofia_status(config), health_mod.agent_taking_over(config))
     for problem in found:
         print(f"unhealthy: {problem}", file=sys.stderr)
     return 1 if found else 0

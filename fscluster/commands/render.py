@@ -17,6 +17,8 @@ TARGETS = {
                    "keepalived.conf: VRRP instances per VIP, unicast peers, health, notify"),
     "haproxy": ("fscluster.haproxy_conf", "render",
                 "haproxy.cfg: Galera write (single writer) and read listeners, agent health checks"),
+    "galera": ("fscluster.galera_conf", "render",
+               "for each Galera node: the health-check user (SQL) and the agent's systemd unit"),
 }
 
 

@@ -25,9 +25,6 @@ GALERA_PROVIDER = next((p for p in ("/usr/lib/galera/libgalera_smm.so",
                                     "/usr/lib/libgalera_smm.so") if os.path.exists(p)),
                        "/usr/lib/galera/libgalera_smm.so")
 SST_USER, SST_PASSWORD = "fscluster_sst", "fscluster-sst-pw"
-#: The health-check user the HAProxy agent and doctor use (USAGE only: SHOW STATUS needs no
-#: privilege), as docs/galera.md tells operators to create it.
-CHECK_USER, CHECK_PASSWORD = "fscluster_check", "fscluster-check-pw"
 #: Failure detection tuned for loopback: a SIGKILLed node is evicted in ~3 s instead of the
 #: default PT5S suspect + PT15S inactive timeouts (documented in docs/galera.md).
 EVS_OPTIONS = ("evs.keepalive_period=PT0.5S; evs.suspect_timeout=PT2S; "
@@ -145,7 +142,6 @@ class GaleraCluster:
         first.sql(f"CREATE USER IF NOT EXISTS '{TEST_USER}'@'127.0.0.1' "
                   f"IDENTIFIED BY '{TEST_PASSWORD}'")
         first.sql(f"GRANT ALL ON *.* TO '{TEST_USER}'@'127.0.0.1'")
-        first.sql(f"CREATE USER IF NOT EXISTS '{CHECK_USER}'@'%' IDENTIFIED BY '{CHECK_PASSWORD}'")
         # Joiners get everything (system tables included) by SST: one at a time, as the
         # donor serves a single SST.
         for node in joiners:

@@ -11,13 +11,16 @@ import sys
 import pymysql
 
 from fscluster import config as config_mod
+from fscluster import galera_conf
 from fscluster.doctor import haproxy_command, parse_stat
 from fscluster.haproxy_conf import render_cfg
-from tests.servers.galera import CHECK_PASSWORD, CHECK_USER, GaleraCluster
+from tests.servers.galera import GaleraCluster
 from tests.servers.mariadb import TEST_PASSWORD, TEST_USER
 from tests.servers.proc import Server, free_port, port_open, wait_for
 
 HAPROXY = "/usr/sbin/haproxy"
+#: The health-check user; the quote in the password proves the rendered SQL escapes it.
+CHECK_USER, CHECK_PASSWORD = "fscluster_check", "check-'pw"
 
 
 class GaleraFront:
@@ -51,6 +54,7 @@ class GaleraFront:
         return f"mysql+pymysql://{TEST_USER}:{TEST_PASSWORD}@127.0.0.1:{port}/{database}"
 
     def start(self) -> "GaleraFront":
+        self.create_check_user()
         env = dict(os.environ, **self.env)
         for node in self.cluster.nodes:
             port = self.agent_ports[node.name]
@@ -69,6 +73,14 @@ class GaleraFront:
                  "haproxy listening")
         self.wait_servers_up()
         return self
+
+    def create_check_user(self) -> None:
+        """What an operator does once: run ``fscluster render galera``'s SQL on one node."""
+        sql = galera_conf.render(self.config)["galera-check-user.sql"]
+        node = self.cluster.writer_candidates()[0]
+        for line in sql.splitlines():
+            if line and not line.startswith("--"):
+                node.sql(line.rstrip(";"))
 
     def servers(self, backend: str = "galera_read") -> dict:
         """{server: status} from the stats socket (``UP``, ``DOWN``, ``UP 1/2``…)."""

@@ -117,17 +117,23 @@ class NetnsCluster:
         self.keepalived[node] = server
         return server
 
+    def _keepalived_log(self, node: str) -> str:
+        path = os.path.join(self.workdir, f"keepalived-{node}", "keepalived.log")
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            handle.seek(self._log_offsets.get(node, 0))
+            return handle.read()
+
     def wait_keepalived_state(self, node: str, instance: str, state: str,
                               timeout: float = 15) -> None:
         """keepalived logged ``(INSTANCE) Entering STATE STATE`` since it was last started."""
-        path = os.path.join(self.workdir, f"keepalived-{node}", "keepalived.log")
-        offset = self._log_offsets.get(node, 0)
+        wait_for(lambda: f"({instance}) Entering {state} STATE" in self._keepalived_log(node),
+                 timeout, f"{instance} {state} on {node}")
 
-        def entered():
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                handle.seek(offset)
-                return f"({instance}) Entering {state} STATE" in handle.read()
-        wait_for(entered, timeout, f"{instance} {state} on {node}")
+    def keepalived_state(self, node: str, instance: str) -> Optional[str]:
+        """The state keepalived last logged entering for ``instance`` (None: none yet)."""
+        marker = f"({instance}) Entering "
+        lines = [line for line in self._keepalived_log(node).splitlines() if marker in line]
+        return lines[-1].split(marker, 1)[1].split()[0] if lines else None
 
     def kill_keepalived(self, node: str) -> None:
         """SIGKILL keepalived (parent and VRRP child), as a crashed host would."""

@@ -1,0 +1,58 @@
+"""The DB layer's Galera failure policy: which errors are retried, which condemn the pooled
+connection (so the retry reaches another node through HAProxy), and the retry deadline."""
+import types
+
+import pymysql
+import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from fscluster.db import _drop_unusable_node_connection, is_retryable
+from fscluster.errors import DatabaseUnavailable
+
+
+def _error(code, message="x"):
+    return OperationalError("SELECT 1", {}, pymysql.err.OperationalError(code, message))
+
+
+@pytest.mark.parametrize("code", [2003, 2006, 2013, 1213, 1047, 1053, 1205, 1927, 4031])
+def test_galera_failover_errors_are_retryable(code):
+    assert is_retryable(_error(code))
+
+
+@pytest.mark.parametrize("code", [1045, 1062, 1146])  # bad password, duplicate key, no table
+def test_other_errors_are_not(code):
+    assert not is_retryable(_error(code))
+
+
+@pytest.mark.parametrize("code, condemned", [
+    (1047, True),    # WSREP has not yet prepared node for application use (non-Primary)
+    (1053, True),    # server shutdown in progress
+    (1213, False),   # certification failure: the connection itself is fine
+])
+def test_unusable_node_errors_drop_the_connection(code, condemned):
+    context = types.SimpleNamespace(original_exception=pymysql.err.OperationalError(code, "x"),
+                                    is_disconnect=False)
+    _drop_unusable_node_connection(context)
+    assert context.is_disconnect is condemned
+
+
+def test_retrying_gives_up_with_database_unavailable(sqlite_db):
+    calls = []
+
+    def always_1047(conn):
+        calls.append(1)
+        raise _error(1047, "WSREP has not yet prepared node for application use")
+    with pytest.raises(DatabaseUnavailable, match="1047"):
+        sqlite_db.retrying(always_1047, deadline=0.3)
+    assert len(calls) > 1
+
+
+def test_non_retryable_error_propagates_at_once(sqlite_db):
+    calls = []
+
+    def duplicate(conn):
+        calls.append(1)
+        raise IntegrityError("INSERT", {}, pymysql.err.IntegrityError(1062, "Duplicate entry"))
+    with pytest.raises(IntegrityError):
+        sqlite_db.retrying(duplicate, deadline=5)
+    assert calls == [1]
