@@ -167,7 +167,14 @@ class Failover:
         """Renew the leases of served VIPs every lease/4 s, apart from the reconcile loop so a
         long takeover of one VIP never lets another VIP's lease lapse."""
         while True:
-            for vip in self.machine.held():
+            # Only what we can still serve: a VIP keepalived took away, or a dead FreeSWITCH,
+            # lets the lease lapse so the new holder's claim goes through.
+            try:
+                serving = set(self.machine.held()) & self.held_vips() if self.ready() else set()
+            except FsclusterError as exc:
+                log.warning("interface unreadable", extra={"error": str(exc)})
+                serving = set()
+            for vip in sorted(serving):
                 try:
                     if not self.service.renew(vip):
                         self._lost.add(vip)

@@ -85,7 +85,9 @@ class Cache:
 class GenerationClock:
     """The cluster's cache generation as this process knows it, refreshed at most every
     ``interval`` seconds. If the DB cannot be read, the last known value stays (the warm
-    cache keeps serving); a refresh never blocks more than one caller at a time."""
+    cache keeps serving); a refresh never blocks more than one caller at a time. ``0`` means
+    "not read yet": callers must then bypass the cache (a key under a guessed generation could
+    hit answers of any age)."""
 
     def __init__(self, read: Callable[[], int], interval: float = 1.0,
                  clock: Callable[[], float] = time.monotonic):

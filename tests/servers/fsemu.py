@@ -7,12 +7,16 @@ Defaults suit tests: no heartbeat unless asked, profile restart allowed at once,
 when the test fails. ``start_emulator_process`` runs ``python -m fsemu`` as a child process
 (for network namespaces and true kill -9).
 """
+import json
 import os
+import socket
 import sys
+import time
 from typing import List
 
 import pytest
 
+from esl_apps.protocol import FrameParser, parse_event
 from fsemu import Emulator, ProfileSettings, Settings
 from tests.servers.proc import Server, free_port, port_open, wait_for
 
@@ -72,12 +76,10 @@ class ControlClient:
     """Talks to ``python -m fsemu --control-port``: ``client.request("register", users=[…])``."""
 
     def __init__(self, host: str, port: int, timeout: float = 60.0):
-        import socket
         self._sock = socket.create_connection((host, port), timeout=timeout)
         self._stream = self._sock.makefile("rwb")
 
     def request(self, op: str, **fields):
-        import json
         self._stream.write(json.dumps(dict(fields, op=op)).encode() + b"\n")
         self._stream.flush()
         reply = json.loads(self._stream.readline())
@@ -94,8 +96,6 @@ class EslClient:
     """A bare event-socket client for wire-level tests (frames as parsed by esl_apps)."""
 
     def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0):
-        import socket
-        from esl_apps.protocol import FrameParser
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.parser = FrameParser()
         self.pending = []
@@ -103,7 +103,6 @@ class EslClient:
 
     def frames(self, count: int = 1):
         """The next ``count`` frames (fails after ``timeout`` without them)."""
-        import time
         deadline = time.monotonic() + self.timeout
         while len(self.pending) < count:
             if time.monotonic() > deadline:
@@ -130,7 +129,6 @@ class EslClient:
         return self
 
     def events(self, count: int):
-        from esl_apps.protocol import parse_event
         return [parse_event(f.body) for f in self.frames(count)]
 
     def closed(self) -> bool:
