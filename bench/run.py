@@ -11,7 +11,7 @@ import time
 
 from fscluster.table import render
 
-SECTIONS = ("xml_curl", "db", "agent")
+SECTIONS = ("xml_curl", "db", "agent", "failover")
 
 
 def main(argv=None) -> int:

@@ -81,6 +81,11 @@ class Sofia:
             self._sweeper = None
         self.profiles.clear()
 
+    def loaded_profile(self, name: str) -> Optional[Profile]:
+        """What ``sofia_glue_find_profile`` sees: a starting profile is not in the hash yet."""
+        profile = self.profiles.get(name)
+        return profile if profile is not None and profile.state != "STARTING" else None
+
     def running_profile(self, name: str) -> Optional[Profile]:
         profile = self.profiles.get(name)
         return profile if profile is not None and profile.state == "RUNNING" else None
@@ -156,19 +161,20 @@ class Sofia:
         """mod_sofia.c ``cmd_status``: fixed-width table, then ``N profile(s) M alias(es)``."""
         line = "=" * 94
         out = [f"{'Name':>25}\t{'   Type':<}\t  {'Data':>40}\t{'State'}", line]
-        for profile in sorted(self.profiles.values(), key=lambda p: p.name):
+        loaded = [p for p in self.profiles.values() if p.state != "STARTING"]
+        for profile in sorted(loaded, key=lambda p: p.name):
             state = "RUNNING" if profile.state == "RUNNING" else "DOWN"
             inuse = self.switch.channels.count_for_profile(profile.name)
             out.append(f"{profile.name:>25}\t{'profile':<}\t  {profile.settings.url:>40}\t"
                        f"{state} ({inuse})")
-        count = len(self.profiles)
+        count = len(loaded)
         out += [line, f"{count} profile{'' if count == 1 else 's'} 0 aliases", ""]
         return "\n".join(out)
 
     def _profile_status(self, name: str, with_reg: bool) -> str:
         """``sofia status profile X [reg]``: registrations of that profile from
         ``sip_registrations`` (no hostname filter: other nodes' rows show as ``Host: …``)."""
-        profile = self.profiles.get(name)
+        profile = self.loaded_profile(name)
         if profile is None:
             return "Invalid Profile!\n"
         line = "=" * 94
@@ -201,10 +207,10 @@ class Sofia:
         if action == "start":
             return "Reload XML [Success]\n" + self.start(name)
         if action == "rescan":
-            if name not in self.profiles:
+            if self.loaded_profile(name) is None:
                 return f"Invalid Profile [{name}]"
             return "Reload XML [Success]\n+OK scan complete\n"
-        profile = self.profiles.get(name)
+        profile = self.loaded_profile(name)
         if profile is None:
             return f"Invalid Profile [{name}]"
         if action in ("stop", "restart"):
@@ -245,7 +251,8 @@ class Sofia:
         switch_core_sqldb.c ``switch_core_recovery_recover`` selects technology, profile and
         ``runtime_uuid != own`` — never the hostname — so a bare recover also takes the live
         calls of another active node that runs a profile of the same name."""
-        names = [name] if name else sorted(self.profiles)
+        names = [name] if name else sorted(p.name for p in self.profiles.values()
+                                           if p.state != "STARTING")
         channels = self.switch.channels
         if flush:
             for profile in names:

@@ -5,9 +5,10 @@
 # Galera SST by mariabackup (tests/servers/galera.py) runs wsrep_sst_mariabackup, which needs
 # mariadb-backup (mariadb-backup, mbstream), socat (the stream) and ss (iproute2) or lsof to see
 # its listener; the galera agent's health query and doctor use the mariadb client protocol only.
+# lua5.3 runs lua/fscluster.lua (the fs_cli hooks) in tests with FreeSWITCH's Lua API stubbed.
 set -euo pipefail
 packages=(mariadb-server mariadb-client galera-4 mariadb-backup haproxy memcached keepalived
-          iproute2 procps rsync socat python3-venv)
+          iproute2 procps rsync socat python3-venv lua5.3)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

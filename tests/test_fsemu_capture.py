@@ -1,38 +1,22 @@
 """The emulator against the real FreeSWITCH 1.10.12 capture: same frames, same header shapes."""
-import os
 import re
 
 import pytest
 
-from esl_apps.protocol import parse_event
+from esl_apps.protocol import FrameParser, parse_event
 from fsemu.event import EventFactory, Identity
 from fsemu.sofia_reg import Binding, attempt_headers, register_headers
 from fsemu import xml_curl_client
+from tests import captures
 from tests.servers.fsemu import EslClient, fsemu  # noqa: F401 - fixture
 
-FIXTURES = "/work/shared/fixtures/freeswitch-1.10.12"
-CAPTURE = os.path.join(FIXTURES, "esl", "session-auth-api-bgapi-register.raw")
-pytestmark = pytest.mark.skipif(not os.path.exists(CAPTURE), reason="capture not available")
+pytestmark = pytest.mark.skipif(not captures.FIXTURES.is_dir(), reason="captures not available")
 
 
 def load_capture():
-    """Split the raw capture into (outer header lines, body) frames.
-
-    The capture's ``text/event-plain`` Content-Lengths are 4 bytes short (host name and IP
-    were anonymised after capture); those bodies are taken up to their closing empty line."""
-    data = open(CAPTURE, "rb").read()
-    frames = []
-    while data:
-        head, _, data = data.partition(b"\n\n")
-        lines = head.decode().split("\n")
-        headers = dict(line.split(": ", 1) for line in lines)
-        if headers.get("Content-Type") == "text/event-plain":
-            end = data.index(b"\n\n") + 2
-        else:
-            end = int(headers.get("Content-Length", "0"))
-        frames.append(([line.split(": ", 1)[0] for line in lines], data[:end]))
-        data = data[end:]
-    return frames
+    """The real session as (outer header names, body) per frame (lengths fixed by the loader)."""
+    return [(list(frame.headers), frame.body)
+            for frame in FrameParser().frames(captures.esl_session())]
 
 
 def header_names(body: bytes):
@@ -112,19 +96,18 @@ def test_live_session_reproduces_the_captured_frames(fsemu, sqlite_db):  # noqa:
     client.close()
 
 
-def _form(path):
-    text = open(os.path.join(FIXTURES, "xml_curl", path)).read()
-    body = text.split("\n\n", 1)[1]
+def _form(name):
+    body = captures.xml_curl_posts()[name][1].decode()
     return [item.split("=", 1)[0] for item in body.split("&")]
 
 
 @pytest.mark.parametrize("fixture, build", [
-    ("configuration-sofia.conf.http", lambda c: c.sofia_conf()),
-    ("directory-gateways.http", lambda c: c.gateways("vip1")),
-    ("directory-sip_auth-register.http", lambda c: c.directory_sip_auth("1001", "demo.local")),
-    ("directory-sip_auth-invite.http",
+    ("configuration-sofia.conf", lambda c: c.sofia_conf()),
+    ("directory-gateways", lambda c: c.gateways("vip1")),
+    ("directory-sip_auth-register", lambda c: c.directory_sip_auth("1001", "demo.local")),
+    ("directory-sip_auth-invite",
      lambda c: c.directory_sip_auth("1000", "demo.local", method="INVITE", to_user="1001")),
-    ("directory-user_call.http", lambda c: c.user_call("1001", "demo.local")),
+    ("directory-user_call", lambda c: c.user_call("1001", "demo.local")),
 ])
 def test_xml_curl_forms_have_the_captured_fields(fixture, build, monkeypatch):
     sent = []
@@ -144,7 +127,7 @@ def test_xml_curl_dialplan_form_carries_the_keys_the_service_reads(monkeypatch):
         "http://127.0.0.1:1/x", "pbx1", EventFactory(Identity("pbx1", "u")))
     client.dialplan("1000", "1001", "demo.local")
     ours = [item.split("=", 1)[0] for item in sent[0].split("&")]
-    real = _form("dialplan.http")
+    real = _form("dialplan")
     assert ours[:19] == real[:19]                       # fixed head + core block
     channel_part = [name for name in real if not name.startswith("variable_")]
     assert [name for name in ours if not name.startswith("variable_")] == channel_part

@@ -196,8 +196,7 @@ def test_listener_that_loses_events_is_killed(fsemu, sqlite_db):  # noqa: F811
     emu.hang()                                         # nothing is written: the queue fills
     emu.driver.register([str(1000 + i) for i in range(6)])
     emu.resume()
-    frames = []
-    while not client.closed():
+    while not client.closed():          # read until the server hangs up
         pass
     frames = client.pending
     assert frames[-1].content_type == "text/disconnect-notice"
