@@ -15,7 +15,6 @@ subscription), :meth:`Agent.on_connected` (after every (re)connect), and
 loop, the local control socket for ``fscluster notify``); they reach FreeSWITCH through
 ``agent.esl.api()``/``bgapi()`` and the DB through ``agent.db``.
 """
-import argparse
 import logging
 import signal
 import sys
@@ -140,19 +139,11 @@ class Agent:
 def main(argv=None) -> int:
     from gevent import monkey
     monkey.patch_all()
-    from fscluster import config as config_mod
-    from fscluster import log as log_mod
-    from fscluster.errors import FsclusterError
+    from fscluster.entrypoint import load_config
 
-    parser = argparse.ArgumentParser(prog="fscluster-agent", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", help="INI file (default: $FSCLUSTER_CONFIG)")
-    args = parser.parse_args(argv)
-    try:
-        config = config_mod.load(args.config)
-    except FsclusterError as exc:
-        print(f"fscluster-agent: {exc}", file=sys.stderr)
+    config = load_config("fscluster-agent", __doc__.split("\n")[0], argv)
+    if config is None:
         return 2
-    log_mod.setup(config.log_format)
     agent = Agent(config, Database.from_config(config))
     failover.attach(agent)   # role loop + control socket (docs/failover.md)
     for signum in (signal.SIGTERM, signal.SIGINT):

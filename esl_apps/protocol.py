@@ -20,7 +20,7 @@ The parsers bound what an incomplete or hostile peer can make them buffer
 import dataclasses
 import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 #: switch_utils.h SWITCH_URL_UNSAFE; switch_url_encode_opt also encodes < 0x20 and > 0x7E.
 URL_UNSAFE = "\r\n #%&+:;<=>?@[\\]^`{|}\""

@@ -10,7 +10,7 @@ import dataclasses
 import ipaddress
 import os
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from fscluster.errors import ConfigError
 

@@ -8,19 +8,16 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import argparse  # noqa: E402  (after monkey patching, on purpose)
-import logging  # noqa: E402
+import logging  # noqa: E402  (after monkey patching, on purpose)
 import sys  # noqa: E402
 
 import gevent.socket  # noqa: E402
 from gevent.pool import Pool  # noqa: E402
 from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
 
-from fscluster import config as config_mod  # noqa: E402
-from fscluster import log  # noqa: E402
 from fscluster.cache import Cache, GenerationClock  # noqa: E402
 from fscluster.db import Database  # noqa: E402
-from fscluster.errors import FsclusterError  # noqa: E402
+from fscluster.entrypoint import load_config  # noqa: E402
 from xml_curl.app import make_app  # noqa: E402
 from xml_curl.local_cache import LocalCache  # noqa: E402
 from xml_curl.service import LookupService  # noqa: E402
@@ -77,15 +74,9 @@ def serve(config, app) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="fscluster-xmlcurl", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", help="INI file (default: $FSCLUSTER_CONFIG)")
-    args = parser.parse_args(argv)
-    try:
-        config = config_mod.load(args.config)
-    except FsclusterError as exc:
-        print(f"fscluster-xmlcurl: {exc}", file=sys.stderr)
+    config = load_config("fscluster-xmlcurl", __doc__.split("\n")[0], argv)
+    if config is None:
         return 2
-    log.setup(config.log_format)
     return serve(config, build(config))
 
 
