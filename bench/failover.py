@@ -11,8 +11,9 @@ per node, an emulated FreeSWITCH per node, one real MariaDB. pbx1 holds vip1 wit
 - ``takeover_ms``: the agent's own measure, MASTER noticed → claim, registrations re-homed,
   profile up, recover confirmed, announced (``cluster_events.duration_ms``), with
   ``step.<name>_ms`` for each step.
-- ``react_ms``: address on the interface → takeover started (notify + agent wake-up).
-- ``total_ms``: t0 → takeover recorded (registrations routable from pbx3, calls recovered).
+- ``react_ms``: address on the interface → takeover started (``ip monitor`` wake-up).
+- ``total_ms``: t0 → service restored on pbx3 (registrations routable from pbx3, profile up,
+  calls recovered, announced); the mirror step that follows is in ``step.mirror_ms``.
 Targets (issue 5): takeover < 500 ms with 10 000 registrations; total < 3.5 s.
 """
 import json
@@ -116,14 +117,15 @@ def run() -> dict:
                 cluster_vips.c.vip_name == "vip1")).scalar()
         assert owner == "pbx3"
         detect_ms = (detected - t0) * 1000
-        total_ms = (created_at - t0) * 1000
+        # The row is written after the mirror step, which follows the restored service.
+        restored_ms = (created_at - t0) * 1000 - (detail["with_mirror_ms"] - duration_ms)
         results = {
             "failover.registrations": REGISTRATIONS,
             "failover.recovered_calls": detail.get("recovered_calls"),
             "failover.detect_ms": round(detect_ms, 1),
             "failover.takeover_ms": round(duration_ms, 1),
-            "failover.react_ms": round(total_ms - detect_ms - duration_ms, 1),
-            "failover.total_ms": round(total_ms, 1),
+            "failover.react_ms": round(restored_ms - detect_ms - duration_ms, 1),
+            "failover.total_ms": round(restored_ms, 1),
         }
         for step, ms in detail.get("steps_ms", {}).items():
             results[f"failover.step.{step}_ms"] = ms

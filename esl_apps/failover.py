@@ -22,13 +22,15 @@ import gevent
 import gevent.event
 import gevent.lock
 
+from esl_apps.cdr import CdrProcessor
 from esl_apps.protocol import Event
 from esl_apps.roles import Action, RoleMachine, Step
 from esl_apps.takeover import VipService
 from fscluster.config import Config
 from fscluster.errors import FsclusterError
 from fscluster.interfaces import interface_addresses, monitor_argv
-from fscluster.keepalived_conf import vip_for_instance
+from fscluster.health import recorded_notify_path
+from fscluster.keepalived_conf import instance_name, vip_for_instance, vips_served_by
 
 log = logging.getLogger("fscluster.failover")
 
@@ -47,7 +49,10 @@ class _Expectation:
         except gevent.Timeout:
             return None
         finally:
-            self.owner.discard(self)
+            self.cancel()
+
+    def cancel(self) -> None:
+        self.owner.discard(self)
 
 
 class EventWaits:
@@ -111,7 +116,9 @@ class Failover:
         self.config, self.service, self.addresses = config, service, addresses
         self.watch_argv, self.ready = watch_argv, ready
         self.interval, self.clock = interval, clock
-        self.machine = RoleMachine(config.node_name, [vip.name for vip in config.vips])
+        #: only the VIPs this node's keepalived can give it (it is their master or backup)
+        self.vips = vips_served_by(config, config.node_name)
+        self.machine = RoleMachine(config.node_name, [vip.name for vip in self.vips])
         self.last_result: Dict[str, dict] = {}
         self._wake = gevent.event.Event()
         self._lost: Set[str] = set()
@@ -122,13 +129,15 @@ class Failover:
     def notify(self, instance: str, state: str) -> dict:
         """A keepalived transition (from ``fscluster notify``): record it, reconcile now."""
         vip = vip_for_instance(self.config, instance)
+        if vip.name not in self.machine.states:
+            raise FsclusterError(f"{vip.name} is not served by {self.config.node_name}")
         self.machine.notified(vip.name, state.upper())
         self._wake.set()
         return {"vip": vip.name, "state": state.upper()}
 
     def held_vips(self) -> Set[str]:
         on_interface = self.addresses()
-        return {vip.name for vip in self.config.vips if vip.address in on_interface}
+        return {vip.name for vip in self.vips if vip.address in on_interface}
 
     # ------------------------------------------------------------------ the loop
     def reconcile(self) -> None:
@@ -217,6 +226,9 @@ class Failover:
     def takeover_now(self, vip_name: str) -> dict:
         """``fscluster takeover VIP``: run the takeover now (idempotent) if we hold the VIP."""
         vip = self.config.vip(vip_name)
+        if vip.name not in self.machine.states:
+            raise FsclusterError(f"{vip.name} is not served by {self.config.node_name} "
+                                 f"(its keepalived peers are {vip.master} and {vip.backup})")
         if vip.name not in self.held_vips():
             raise FsclusterError(f"{vip.name} ({vip.address}) is not on {self.config.interface} "
                                  f"of {self.config.node_name}: keepalived has not given it here")
@@ -247,9 +259,8 @@ class Failover:
 
 def load_recorded_notifies(config: Config, failover: Failover) -> None:
     """Transitions ``fscluster notify`` recorded while the agent was down (for status/logs)."""
-    from fscluster.commands.failover import recorded_path
-    for vip in config.vips:
-        path = recorded_path(config, f"VI_{vip.name}")
+    for vip in failover.vips:
+        path = recorded_notify_path(config, instance_name(vip))
         try:
             with open(path, encoding="utf-8") as handle:
                 record = json.load(handle)
@@ -279,4 +290,7 @@ def attach(agent, addresses: Optional[Callable[[], Set[str]]] = None) -> Failove
         "status": lambda req: failover.status()})
     agent.add_component(control)
     agent.add_component(failover)
+    # Passive duty (DESIGN.md §2.6): only while this node holds no VIP.
+    agent.add_component(CdrProcessor(agent.db, config.node_name,
+                                     is_passive=lambda: failover.machine.role == "passive"))
     return failover

@@ -53,7 +53,10 @@ class TakeoverFailed(FsclusterError):
 
 class Expectation(Protocol):
     def wait(self, timeout: float) -> Optional[Event]:
-        """The first matching event after arming, or None at the deadline."""
+        """The first matching event after arming, or None at the deadline (then disarmed)."""
+
+    def cancel(self) -> None:
+        """Disarm without waiting."""
 
 
 class FreeSwitch(Protocol):
@@ -150,6 +153,7 @@ class VipService:
             if "Failure" in reply or "Please wait" in reply or reply.startswith("-ERR"):
                 # sofia.conf may not list the profile yet (a cache that has not seen the new
                 # generation), or a restart comes too soon: try again until the deadline.
+                started.cancel()
                 if self.monotonic() >= deadline:
                     raise TakeoverFailed(f"sofia profile {profile} {verb}: {reply.strip()[:200]}")
                 self.sleep(0.2)
@@ -167,6 +171,7 @@ class VipService:
         match = _RECOVERED.search(reply)
         recovered = int(match.group(1)) if match else 0
         if recovered == 0:
+            confirmation.cancel()
             return 0, True
         confirmed = confirmation.wait(RECOVER_CONFIRM_TIMEOUT) is not None
         if not confirmed:

@@ -6,13 +6,16 @@ Two listeners (see docs/galera.md for the facts and sources):
   two PBXs never write through different nodes (no certification conflicts between them).
   A stick table with one key pins the writer: after a failover the backup that took over
   keeps the role when the old writer comes back, instead of writes flapping back
-  mid-traffic. Its servers ``track`` the read listener's, so each node is checked once.
+  mid-traffic.
 * read (127.0.0.1:3307): least-connections over every node that is up.
 
-Health: a plain check on the agent port (the host is alive) plus ``agent-check`` against
-``fscluster galera agent`` on each DB node, which answers ``down # <reason>`` for a node that
-is up but not Synced/ready/Primary. ``on-marked-down shutdown-sessions`` cuts the sessions to a
-node that goes down, so clients reconnect (and retry) at once instead of hanging.
+Health, on every server line: a plain check on the agent port (the host is alive) plus
+``agent-check`` against ``fscluster galera agent`` on each DB node, which answers
+``down # <reason>`` for a node that is up but not Synced/ready/Primary. Live traffic is
+watched too (``observe layer4 … on-error mark-down``): the first refused connect marks a
+node that just died down at once, so the next attempt goes to a backup instead of waiting
+for the checks. ``on-marked-down shutdown-sessions`` cuts the sessions to a node that goes
+down, so clients reconnect (and retry) at once instead of hanging.
 """
 from fscluster.config import Config
 
@@ -39,27 +42,24 @@ def render_cfg(config: Config, node: str) -> str:
         "    mode tcp",
         "    log global",
         "    option dontlognull",
-        # A refused connect (a node that just died, not yet marked down) is retried at once
-        # on another node: HAProxy waits min(timeout connect, 1 s) before retrying the
-        # *same* server, and by default redispatches only on the last retry.
+        # A refused connect is retried on another node. Before a retry HAProxy waits
+        # min(timeout connect, 1 s) (the turn-around timer), hence the short connect timeout
+        # (DB nodes are on the LAN); by default it redispatches only on the last retry.
         "    retries 2",
         "    option redispatch 1",
-        "    timeout connect 1s",
+        "    timeout connect 500ms",
         "    timeout check 2s",
         # Longer than the DB layer's pool_recycle, so HAProxy never cuts a pooled connection.
         "    timeout client 30m",
         "    timeout server 30m",
         "    default-server inter 1s fastinter 500ms downinter 1s rise 2 fall 2 "
-        "on-marked-down shutdown-sessions",
+        "on-marked-down shutdown-sessions observe layer4 error-limit 1 on-error mark-down",
         "",
         f"listen {READ_BACKEND}",
         f"    bind {read_host}:{read_port}",
         "    balance leastconn",
     ]
-    for db in config.galera_nodes:
-        agent = config.agent_port(db)
-        lines.append(f"    server {db.name} {db.host}:{db.port} check port {agent} "
-                     f"agent-check agent-port {agent} agent-inter 1s")
+    lines += [_server(config, db) for db in config.galera_nodes]
     lines += [
         "",
         f"listen {WRITE_BACKEND}",
@@ -69,8 +69,14 @@ def render_cfg(config: Config, node: str) -> str:
         "    stick-table type integer size 2 nopurge",
         "    stick on int(1)",
     ]
-    for index, db in enumerate(config.galera_nodes):
-        backup = " backup" if index else ""
-        lines.append(f"    server {db.name} {db.host}:{db.port}{backup} "
-                     f"track {READ_BACKEND}/{db.name}")
+    # Checked here too (not ``track``): a backup only takes over once the writer is marked
+    # down *in this listener*, and live-traffic observation needs the server's own checks.
+    lines += [_server(config, db, backup=index > 0)
+              for index, db in enumerate(config.galera_nodes)]
     return "\n".join(lines) + "\n"
+
+
+def _server(config: Config, db, backup: bool = False) -> str:
+    agent = config.agent_port(db)
+    return (f"    server {db.name} {db.host}:{db.port}{' backup' if backup else ''} "
+            f"check port {agent} agent-check agent-port {agent} agent-inter 1s")

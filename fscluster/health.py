@@ -17,7 +17,13 @@ from fscluster.config import Config, Vip
 ESL_TIMEOUT = 1.0
 
 
-# ---------------------------------------------------------------------- drain markers
+# ---------------------------------------------------------------------- files beside the socket
+def recorded_notify_path(config: Config, instance: str) -> str:
+    """Where ``fscluster notify`` records a transition the agent could not take."""
+    return os.path.join(os.path.dirname(config.agent_socket) or ".",
+                        f"keepalived-{instance}.state")
+
+
 def marker_path(config: Config, vip: str) -> str:
     return os.path.join(os.path.dirname(config.agent_socket) or ".", f"drain-{vip}")
 

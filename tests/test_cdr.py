@@ -2,10 +2,12 @@
 import json
 
 import gevent
+import pytest
 from sqlalchemy import func, insert, select
 
 from esl_apps.cdr import CdrProcessor, cdr_row
 from fscluster.schema import cluster_cdr_queue, cluster_cdrs
+from tests.servers.fsemu import fsemu  # noqa: F401 - fixture
 
 
 def enqueue(db, count, node="pbx1", start=0):
@@ -66,3 +68,40 @@ def test_a_dead_processors_claim_expires_and_is_taken_over(any_db):
     now[0] += 61
     assert heir.run_once() == 4
     assert cdr_count(any_db) == 4
+
+
+@pytest.mark.integration
+def test_hangup_on_an_active_node_becomes_one_cdr_on_the_passive_node(fsemu, sqlite_db,
+                                                                      tmp_path):
+    """End to end: pbx1's agent queues the hangup; pbx3's agent, holding no VIP, writes it."""
+    from esl_apps import failover
+    from esl_apps.agent import Agent
+    from fscluster.config import Config
+    from tests.esl_support import gwait
+
+    agents = []
+    for node in ("pbx1", "pbx3"):
+        emulator = fsemu(node, sqlite_db.url)
+        config = Config(node_name=node, db_url=sqlite_db.url, esl_port=emulator.port,
+                        esl_timeout=1.0, agent_socket=str(tmp_path / f"{node}.sock"))
+        agent = Agent(config, sqlite_db)
+        if node == "pbx3":  # holds no VIP: passive (pbx1 runs no failover loop at all here)
+            failover.attach(agent, addresses=set)
+        agent.start()
+        agents.append((agent, emulator))
+    try:
+        for agent, _ in agents:
+            gwait(agent.supervisor.synced.is_set, 10, "agents to sync")
+        pbx1 = agents[0][1]
+        call = pbx1.driver.call("1000", "1001")
+        pbx1.driver.answer(call)
+        pbx1.driver.hangup(call)
+        gwait(lambda: cdr_count(sqlite_db) == 2, 20, "both legs' CDRs")
+        with sqlite_db.read.connect() as conn:
+            rows = conn.execute(select(cluster_cdrs)).all()
+        assert {r.node for r in rows} == {"pbx1"} and {r.processed_by for r in rows} == {"pbx3"}
+        assert {r.uuid for r in rows} == set(call.uuids)
+        assert all(r.hangup_cause == "NORMAL_CLEARING" for r in rows)
+    finally:
+        for agent, _ in agents:
+            agent.stop()

@@ -106,3 +106,30 @@ def test_event_waits_match_after_arming_only():
     waits.on_event(Event(dict(started.headers, profile_name="vip2")))
     waits.on_event(started)
     assert expectation.wait(0.01) is started
+    armed = waits.expect("sofia::recovery_recovered", lambda e: True)
+    armed.cancel()
+    assert waits._armed == []
+
+
+def test_only_the_vips_this_node_serves_are_managed():
+    service = Service()
+    failover = Failover(Config(node_name="pbx1"), service, lambda: {VIP1, VIP2})
+    failover.reconcile()
+    assert service.calls == [("takeover", "vip1", ())]       # vip2 is pbx2's and pbx3's
+    with pytest.raises(FsclusterError, match="not served by pbx1"):
+        failover.notify("VI_vip2", "MASTER")
+    assert Failover(Config(node_name="other"), service, set).status()["states"] == {}
+
+
+def test_transitions_recorded_while_the_agent_was_down_are_loaded_once(tmp_path):
+    import json
+    from esl_apps.failover import load_recorded_notifies
+    from fscluster.health import recorded_notify_path
+    config = Config(node_name="pbx3", agent_socket=str(tmp_path / "agent.sock"))
+    path = recorded_notify_path(config, "VI_vip2")
+    with open(path, "w") as handle:
+        json.dump({"instance": "VI_vip2", "state": "MASTER", "at": 1.0}, handle)
+    failover = Failover(config, Service(), set)
+    load_recorded_notifies(config, failover)
+    assert failover.status()["keepalived"] == {"vip2": "MASTER"}
+    assert not (tmp_path / "keepalived-VI_vip2.state").exists()

@@ -5,7 +5,7 @@ import os
 import shutil
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from fscluster.db import Database
 from fscluster.fs_tables import channels, recovery, registrations, sip_registrations
@@ -85,7 +85,7 @@ def test_failover_of_an_active_node_and_back(cluster):
     rig.emulators["pbx1"].driver.register(users1, profile="vip1")
     rig.emulators["pbx2"].driver.register(users2, profile="vip2")
     pbx1_calls = rig.emulators["pbx1"].driver.calls(2, profile="vip1")
-    pbx2_call = rig.emulators["pbx2"].driver.call("2000", "2001", profile="vip2")
+    rig.emulators["pbx2"].driver.call("2000", "2001", profile="vip2")
     pbx2_runtime = rig.emulators["pbx2"].core_uuid
     assert len(rows(db, recovery.c.uuid, where=recovery.c.hostname == "pbx1")) == 4
 

@@ -31,7 +31,7 @@ def test_write_listener_has_one_writer_and_backups_pinned_by_stick_table():
     servers = [line.split() for line in lines if line.strip().startswith("server ")]
     assert [s[1] for s in servers] == ["db1", "db2", "db3"]
     assert "backup" not in servers[0] and all("backup" in s for s in servers[1:])
-    assert all(f"galera_read/{s[1]}" in s for s in servers)  # checked once, tracked here
+    assert all("agent-check" in s for s in servers)  # its own checks: see haproxy_conf
     table = next(line for line in lines if "stick-table" in line).split()
     assert int(table[table.index("size") + 1]) >= 2 and "nopurge" in table
     assert "    stick on int(1)" in lines
@@ -51,6 +51,7 @@ def test_down_node_sessions_cut_refused_connects_redispatched_stats_socket_rende
     text = _cfg()
     assert "on-marked-down shutdown-sessions" in text
     assert "option redispatch 1" in text  # a refused connect moves on at once
+    assert "observe layer4 error-limit 1 on-error mark-down" in text
     assert "stats socket /run/test/h.sock" in text
     assert "on-marked-up shutdown-backup-sessions" not in text  # no failback mid-traffic
 

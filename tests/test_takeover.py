@@ -26,6 +26,9 @@ class Armed:
         return next((e for e in self.fs.fired_events
                      if e.subclass == self.subclass and self.match(e)), None)
 
+    def cancel(self):
+        self.fs.cancelled += 1
+
 
 class FakeFreeSwitch:
     def __init__(self, recoverable=0, loaded=()):
@@ -33,6 +36,7 @@ class FakeFreeSwitch:
         self.recoverable = recoverable
         self.commands, self.fired, self.fired_events = [], [], []
         self.globals = {}
+        self.cancelled = 0
 
     def _event(self, subclass, **headers):
         self.fired_events.append(Event({"Event-Name": "CUSTOM", "Event-Subclass": subclass,
@@ -127,6 +131,7 @@ def test_rerun_keeps_a_running_profile_and_a_loaded_one_is_restarted(db):
     assert svc.takeover("vip1", [])["profile"] == "restart"      # loaded, not ours before
     assert svc.takeover("vip1", [])["profile"] == "kept"         # re-run: calls untouched
     assert sum("restart" in c for c in fs.commands) == 1
+    assert fs.cancelled == 2          # nothing to recover: the armed waits are disarmed
 
 
 def test_live_owner_stops_the_takeover_before_freeswitch_is_touched(db):

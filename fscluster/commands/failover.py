@@ -54,11 +54,6 @@ def parse_notify(words):
     return kind, words[0], words[1].upper()
 
 
-def recorded_path(config: Config, instance: str) -> str:
-    return os.path.join(os.path.dirname(config.agent_socket) or ".",
-                        f"keepalived-{instance}.state")
-
-
 def notify(config, args):
     from esl_apps.control import ControlError, request
     kind, name, state = parse_notify(args.words)
@@ -69,7 +64,7 @@ def notify(config, args):
     try:
         request(config.agent_socket, {"cmd": "notify", **record}, timeout=3)
     except ControlError as exc:
-        path = recorded_path(config, name)
+        path = health_mod.recorded_notify_path(config, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(record, handle)

@@ -89,8 +89,9 @@ class GaleraFront:
                 if row["pxname"] == backend and row["svname"] not in ("FRONTEND", "BACKEND")}
 
     def wait_servers_up(self, timeout: float = 30) -> None:
-        wait_for(lambda: all(s == "UP" for s in self.servers().values()), timeout,
-                 "every Galera node UP in HAProxy")
+        wait_for(lambda: all(status == "UP" for backend in ("galera_read", "galera_write")
+                             for status in self.servers(backend).values()), timeout,
+                 "every Galera node UP in both HAProxy listeners")
 
     def wait_status(self, server: str, prefix: str, timeout: float = 30) -> None:
         wait_for(lambda: self.servers().get(server, "").startswith(prefix), timeout,
