@@ -7,6 +7,8 @@ values are escaped.
 """
 import math
 
+from typing import Dict
+
 from lxml import etree
 
 from fscluster.config import Config
@@ -127,6 +129,17 @@ def render_switch_conf(config: Config, node: str) -> str:
     return etree.tostring(root, pretty_print=True, encoding="unicode")
 
 
+def vip_profile_forced(config: Config) -> Dict[str, str]:
+    """Settings every VIP profile carries wherever it is rendered (this static reference or
+    the sofia.conf the xml_curl service serves): tracked calls and registrations in the
+    shared DB, and a start that does not clear the other nodes' rows (DESIGN.md §3). Without
+    a MariaDB URL (the embedded demo) there is no shared DSN to give."""
+    forced = {"track-calls": "true", "auto-clear-sql": "false"}
+    if config.db_url.startswith(("mysql", "mariadb")):
+        forced["odbc-dsn"] = odbc_dsn(config)
+    return forced
+
+
 def render_vip_profile(config: Config, vip) -> str:
     """``sip_profiles/vips/<vip>.xml``: the VIP profile's cluster settings — the address is
     the VIP, registrations and tracked calls live in the shared DB, nothing clears other
@@ -134,10 +147,10 @@ def render_vip_profile(config: Config, vip) -> str:
     the node holding the VIP; this file is the static reference of what it must contain."""
     root = etree.Element("profile", name=vip.name)
     settings = etree.SubElement(root, "settings")
-    for name, value in (("sip-ip", vip.address), ("rtp-ip", vip.address),
-                        ("ext-sip-ip", vip.address), ("ext-rtp-ip", vip.address),
-                        ("odbc-dsn", odbc_dsn(config)), ("track-calls", "true"),
-                        ("auto-clear-sql", "false"), ("auth-calls", "true")):
+    values = {"sip-ip": vip.address, "rtp-ip": vip.address, "ext-sip-ip": vip.address,
+              "ext-rtp-ip": vip.address, "odbc-dsn": odbc_dsn(config), "auth-calls": "true"}
+    values.update(vip_profile_forced(config))
+    for name, value in values.items():
         _param(settings, name, value)
     return etree.tostring(root, pretty_print=True, encoding="unicode")
 

@@ -190,3 +190,19 @@ def test_renderers_read_only_the_columns_the_lookup_selects():
         render(rec)
     assert ext.read <= set(directory.USER_COLUMNS)
     assert {"password", "toll_allow", "dial_string"} <= ext.read
+
+
+def test_vip_profiles_served_carry_the_shared_dsn():
+    """The profile FreeSWITCH actually loads comes from xml_curl: it must have the same
+    cluster settings as the static reference (one source: vip_profile_forced)."""
+    from fscluster.config import load
+    from fscluster.freeswitch_conf import vip_profile_forced
+    config = load(environ={"FSCLUSTER_DB_URL": "mysql+pymysql://fs:pw@127.0.0.1:3306/fusionpbx"})
+    forced = vip_profile_forced(config)
+    root = tree(sofia.render_sofia([], [_profile("vip1", (("track-calls", "false"),))],
+                                   {"vip1"}, forced))
+    settings = params(root.find(".//profile[@name='vip1']/settings"))
+    assert settings["odbc-dsn"] == "odbc://fscluster:fs:pw"
+    assert settings["track-calls"] == "true" and settings["auto-clear-sql"] == "false"
+    embedded = vip_profile_forced(load(environ={}))
+    assert "odbc-dsn" not in embedded and embedded["track-calls"] == "true"

@@ -18,6 +18,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
 from fscluster.cache import Cache, GenerationClock  # noqa: E402
 from fscluster.db import Database  # noqa: E402
 from fscluster.entrypoint import load_config  # noqa: E402
+from fscluster.freeswitch_conf import vip_profile_forced  # noqa: E402
 from xml_curl.app import make_app  # noqa: E402
 from xml_curl.local_cache import LocalCache  # noqa: E402
 from xml_curl.service import LookupService  # noqa: E402
@@ -47,7 +48,8 @@ def build(config):
                             cache_ttl=config.cache_ttl, negative_ttl=config.negative_ttl,
                             db_deadline=config.xml_curl_db_deadline,
                             local=LocalCache(config.cache_local_entries),
-                            db_concurrency=db.read.pool.size())
+                            db_concurrency=db.read.pool.size(),
+                            vip_settings=vip_profile_forced(config))
     return make_app(service, node_name=config.node_name, max_body=config.max_body,
                     username=config.http_username, password=config.http_password)
 

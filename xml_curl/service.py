@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 import time
-from typing import AbstractSet, Optional, Tuple
+from typing import AbstractSet, Mapping, Optional, Tuple
 
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -60,10 +60,12 @@ class LookupService:
     def __init__(self, db: Database, cache: Cache, clock: GenerationClock, *,
                  vip_names: AbstractSet[str], cache_ttl: int, negative_ttl: int,
                  db_deadline: float, local: Optional[LocalCache] = None,
-                 db_concurrency: int = 10):
+                 db_concurrency: int = 10,
+                 vip_settings: Mapping[str, str] = sofia.FORCED_VIP_PROFILE):
         self.db, self.cache, self.clock = db, cache, clock
         self.local = local if local is not None else LocalCache(0)
         self.vip_names = frozenset(vip_names)
+        self.vip_settings = dict(vip_settings)
         self.cache_ttl, self.negative_ttl = cache_ttl, negative_ttl
         self.db_deadline = db_deadline
         # No more lookups on the DB at once than the pool keeps connections: beyond that the
@@ -183,4 +185,4 @@ class LookupService:
     def _sofia(self, conn, request):
         global_settings, profiles, held = queries.sofia_data(conn, request.hostname)
         chosen = sofia.select_profiles(profiles, self.vip_names, frozenset(held))
-        return sofia.render_sofia(global_settings, chosen, self.vip_names)
+        return sofia.render_sofia(global_settings, chosen, self.vip_names, self.vip_settings)

@@ -62,8 +62,11 @@ def _gateway(parent, row: Mapping[str, Optional[str]]) -> None:
 
 
 def render_sofia(global_settings: Iterable[Tuple[str, str]],
-                 profiles: Iterable[SofiaProfile], vip_names: AbstractSet[str]) -> bytes:
-    """``profiles`` already chosen for the node (see :func:`select_profiles`)."""
+                 profiles: Iterable[SofiaProfile], vip_names: AbstractSet[str],
+                 vip_settings: Mapping[str, str] = FORCED_VIP_PROFILE) -> bytes:
+    """``profiles`` already chosen for the node (see :func:`select_profiles`); VIP profiles
+    get ``vip_settings`` over their DB settings
+    (:func:`fscluster.freeswitch_conf.vip_profile_forced`)."""
     root, section = document("configuration")
     conf = child(section, "configuration", name="sofia.conf", description="sofia Endpoint")
     settings = child(conf, "global_settings")
@@ -81,7 +84,7 @@ def render_sofia(global_settings: Iterable[Tuple[str, str]],
             child(domains, "domain", name=name or "false", alias=alias or "false",
                   parse=parse or "false")
         settings = child(node, "settings")
-        forced = FORCED_VIP_PROFILE if profile.name in vip_names else {}
+        forced = vip_settings if profile.name in vip_names else {}
         for name, value in _forced(profile.settings, forced):
             param(settings, name, value)
     return serialize(root)
