@@ -11,6 +11,7 @@ import pytest
 from fscluster.db import Database
 from tests.servers.galera import GaleraCluster
 from tests.servers.haproxy import GaleraFront
+from tests.servers.fsemu import fsemu  # noqa: F401 - fixture, shared by every emulator test
 from tests.servers.mariadb import MariaDB
 from tests.servers.memcached import Memcached
 

@@ -13,7 +13,6 @@ from fscluster.config import Config
 from fscluster.schema import (cluster_cdr_queue, cluster_channels, cluster_nodes,
                               cluster_registrations)
 from tests.esl_support import gwait
-from tests.servers.fsemu import fsemu  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

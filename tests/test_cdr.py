@@ -7,7 +7,6 @@ from sqlalchemy import func, insert, select
 
 from esl_apps.cdr import CdrProcessor, cdr_row
 from fscluster.schema import cluster_cdr_queue, cluster_cdrs
-from tests.servers.fsemu import fsemu  # noqa: F401 - fixture
 
 
 def enqueue(db, count, node="pbx1", start=0):

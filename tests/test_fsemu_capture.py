@@ -8,7 +8,7 @@ from fsemu.event import EventFactory, Identity
 from fsemu.sofia_reg import Binding, attempt_headers, register_headers
 from fsemu import xml_curl_client
 from tests import captures
-from tests.servers.fsemu import EslClient, fsemu  # noqa: F401 - fixture
+from tests.servers.fsemu import EslClient
 
 pytestmark = pytest.mark.skipif(not captures.FIXTURES.is_dir(), reason="captures not available")
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from fscluster.fs_tables import calls, channels, recovery
 from fsemu import ProfileSettings
-from tests.servers.fsemu import EslClient, fsemu  # noqa: F401 - fixture
+from tests.servers.fsemu import EslClient
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from fscluster.fs_tables import registrations, sip_registrations
 from fsemu import Binding
-from tests.servers.fsemu import EslClient, fsemu  # noqa: F401 - fixture
+from tests.servers.fsemu import EslClient
 
 pytestmark = pytest.mark.integration
 SHOW_KEYS = ["reg_user", "realm", "token", "url", "expires", "network_ip", "network_port",

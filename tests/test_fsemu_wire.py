@@ -6,7 +6,7 @@ import pytest
 from esl_apps.protocol import parse_event
 from fsemu.event import EventFactory, Identity, Subscription
 from fsemu.listener import GOODBYE, LOST_EVENTS, SHUTDOWN, Listener
-from tests.servers.fsemu import EslClient, fsemu  # noqa: F401 - fixture
+from tests.servers.fsemu import EslClient
 
 API = {"switchname": "pbx1", "empty": ""}
 
