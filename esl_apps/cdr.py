@@ -13,9 +13,9 @@ import logging
 import time
 from typing import Callable, Optional
 
-import gevent
 from sqlalchemy import and_, or_, select, update
 
+from esl_apps.periodic import Periodic
 from fscluster.db import Database
 from fscluster.errors import DatabaseUnavailable
 from fscluster.schema import cluster_cdr_queue, cluster_cdrs
@@ -58,7 +58,7 @@ def cdr_row(uuid: str, node: str, payload: str, processed_by: str) -> dict:
     }
 
 
-class CdrProcessor:
+class CdrProcessor(Periodic):
     """Claims and processes queued hangups while ``is_passive()`` says this node is passive."""
 
     def __init__(self, db: Database, node: str, is_passive: Callable[[], bool],
@@ -68,7 +68,6 @@ class CdrProcessor:
         self.interval, self.batch, self.claim_timeout = interval, batch, claim_timeout
         self.clock = clock
         self.processed = 0
-        self._greenlet = None
 
     def claim(self) -> int:
         now = self.clock()
@@ -119,20 +118,11 @@ class CdrProcessor:
         self.processed += written
         return written
 
-    def start(self) -> None:
-        self._greenlet = gevent.spawn(self._run)
-
-    def stop(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                written = self.run_once()
-                if written:
-                    log.info("cdrs processed", extra={"count": written})
-            except DatabaseUnavailable as exc:
-                log.warning("cdr processing paused: database unavailable",
-                            extra={"error": str(exc)})
-            gevent.sleep(self.interval)
+    def tick(self) -> None:
+        try:
+            written = self.run_once()
+        except DatabaseUnavailable as exc:
+            log.warning("cdr processing paused: database unavailable", extra={"error": str(exc)})
+            return
+        if written:
+            log.info("cdrs processed", extra={"count": written})

@@ -9,9 +9,8 @@ and ``vips`` belong to the failover component and are never written here.
 import time
 from typing import Callable, Dict
 
-import gevent
-
 from esl_apps.mirror import Mirror
+from esl_apps.periodic import Periodic
 from esl_apps.protocol import Event
 from fscluster.schema import cluster_nodes
 
@@ -25,7 +24,7 @@ def _int(value: str):
         return None
 
 
-class Heartbeat:
+class Heartbeat(Periodic):
     """Collects the node's figures and upserts its row every ``interval`` seconds."""
 
     def __init__(self, mirror: Mirror, node: str, figures: Callable[[], Dict[str, object]],
@@ -37,7 +36,6 @@ class Heartbeat:
         self.clock = clock
         self.sessions = None
         self.uptime_ms = None
-        self._greenlet = None
 
     def handlers(self):
         return {HEARTBEAT: self.on_heartbeat}
@@ -52,17 +50,5 @@ class Heartbeat:
         row.update(self.figures())
         return row
 
-    def beat(self) -> None:
+    def tick(self) -> None:
         self.mirror.upsert(cluster_nodes, self.row())
-
-    def start(self) -> None:
-        self._greenlet = gevent.spawn(self._run)
-
-    def stop(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill()
-
-    def _run(self) -> None:
-        while True:
-            self.beat()
-            gevent.sleep(self.interval)

@@ -4,6 +4,7 @@
 its timeout, so it uses plain sockets and the sans-io parser instead of the agent's gevent
 connection. Every socket operation is bounded by ``timeout``.
 """
+import contextlib
 import socket
 
 from esl_apps.protocol import Frame, FrameParser, ProtocolError, encode_command
@@ -11,7 +12,12 @@ from fscluster.errors import FsclusterError
 
 
 class OneShotError(FsclusterError):
-    """FreeSWITCH did not answer the command (unreachable, refused, or garbage)."""
+    """FreeSWITCH did not answer (unreachable, refused, or garbage); ``reason`` says why
+    without the address, for tables that show the address in a column of its own."""
+
+    def __init__(self, target: str, reason: str):
+        super().__init__(f"{target}: {reason}")
+        self.reason = reason
 
 
 def _next_frame(sock: socket.socket, parser: FrameParser) -> Frame:
@@ -25,24 +31,42 @@ def _next_frame(sock: socket.socket, parser: FrameParser) -> Frame:
         parser.feed(data)
 
 
-def api(host: str, port: int, password: str, command: str, timeout: float) -> str:
-    """``api <command>`` → the response body; raises :class:`OneShotError`."""
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, socket.timeout):
+        return "timed out"
+    if isinstance(exc, ProtocolError):
+        return f"protocol: {exc}"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def session(host: str, port: int, password: str, timeout: float):
+    """An authenticated event socket ``(sock, parser)``, closed with ``exit`` afterwards."""
+    target = f"{host}:{port}"
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.settimeout(timeout)
             parser = FrameParser()
-            if _next_frame(sock, parser).content_type != "auth/request":
-                raise OneShotError(f"{host}:{port}: no auth/request")
+            first = _next_frame(sock, parser)
+            if first.content_type != "auth/request":
+                raise OneShotError(target, "expected auth/request, got "
+                                           f"{first.content_type or 'nothing'}")
             sock.sendall(encode_command(f"auth {password}"))
-            if not _next_frame(sock, parser).reply_text.startswith("+OK"):
-                raise OneShotError(f"{host}:{port}: event-socket password refused")
-            sock.sendall(encode_command(f"api {command}"))
-            while True:
-                frame = _next_frame(sock, parser)
-                if frame.content_type == "api/response":
-                    body = frame.body.decode("utf-8", "replace")
-                    break
+            reply = _next_frame(sock, parser)
+            if not reply.reply_text.startswith("+OK"):
+                raise OneShotError(target, "auth rejected: "
+                                           f"{reply.reply_text or reply.content_type}")
+            yield sock, parser
             sock.sendall(encode_command("exit"))
-            return body
     except (OSError, ProtocolError) as exc:
-        raise OneShotError(f"{host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise OneShotError(target, _reason(exc)) from None
+
+
+def api(host: str, port: int, password: str, command: str, timeout: float) -> str:
+    """``api <command>`` → the response body; raises :class:`OneShotError`."""
+    with session(host, port, password, timeout) as (sock, parser):
+        sock.sendall(encode_command(f"api {command}"))
+        while True:
+            frame = _next_frame(sock, parser)
+            if frame.content_type == "api/response":
+                return frame.body.decode("utf-8", "replace")

@@ -12,7 +12,7 @@ import re
 import socket
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from esl_apps.protocol import FrameParser, ProtocolError, encode_command
+from esl_apps import oneshot
 from fscluster import galera_health
 from fscluster.config import Config
 from fscluster.haproxy_conf import READ_BACKEND, WRITE_BACKEND
@@ -120,35 +120,11 @@ def memcached_checks(servers: Sequence[Tuple[str, int]], timeout: float) -> List
 
 def esl_check(host: str, port: int, password: str, timeout: float) -> Check:
     """Connect, wait for ``auth/request``, authenticate: what the agent needs to work."""
-    target = f"{host}:{port}"
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            parser = FrameParser()
-            first = _next_frame(sock, parser)
-            if first.content_type != "auth/request":
-                return Check("event socket", target, False,
-                             f"expected auth/request, got {first.content_type or 'nothing'}")
-            sock.sendall(encode_command(f"auth {password}"))
-            reply = _next_frame(sock, parser)
-            if not reply.reply_text.startswith("+OK"):
-                return Check("event socket", target, False,
-                             f"auth rejected: {reply.reply_text or reply.content_type}")
-            sock.sendall(encode_command("exit"))
-            return Check("event socket", target, True, "auth accepted")
-    except (OSError, ProtocolError) as exc:
-        return Check("event socket", target, False,
-                     _oserror(exc) if isinstance(exc, OSError) else f"protocol: {exc}")
-
-
-def _next_frame(sock: socket.socket, parser: FrameParser):
-    while True:
-        frame = parser.next_frame()
-        if frame is not None:
-            return frame
-        data = sock.recv(4096)
-        if not data:
-            raise ConnectionResetError("closed by peer")
-        parser.feed(data)
+        with oneshot.session(host, port, password, timeout):
+            return Check("event socket", f"{host}:{port}", True, "auth accepted")
+    except oneshot.OneShotError as exc:
+        return Check("event socket", f"{host}:{port}", False, exc.reason)
 
 
 def _oserror(exc: OSError) -> str:

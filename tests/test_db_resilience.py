@@ -107,7 +107,8 @@ def test_quorum_lost_lookups_from_cache_agent_buffers_nothing_written_to_minorit
 
     def fault():
         for node in victims:
-            galera_cluster.kill(node.name)
+            galera_cluster.kill(node.name, wait_evicted=False)  # both at once
+        galera_cluster.wait_evicted()
         wait_for(lambda: survivor.status()["wsrep_cluster_status"] != "Primary", 30,
                  "survivor in a non-primary component")
         committed = survivor.status()["wsrep_last_committed"]

@@ -119,7 +119,8 @@ def test_quorum_lost_writes_fail_fast_and_nothing_lands_in_the_minority(front, g
                                                                         db):
     survivor, *victims = galera_cluster.nodes
     for node in victims:
-        galera_cluster.kill(node.name)
+        galera_cluster.kill(node.name, wait_evicted=False)  # both at once
+    galera_cluster.wait_evicted()
     wait_for(lambda: survivor.status()["wsrep_cluster_status"] != "Primary", 30,
              "survivor in a non-primary component")
     front.wait_status(survivor.name, "DOWN", 10)

@@ -55,7 +55,7 @@ def _oneshot(*args):
 
 def test_oneshot_api_and_its_errors(server):
     assert _oneshot("127.0.0.1", server.port, "ClueCon", "sofia status", 2) == "RUNNING"
-    with pytest.raises(oneshot.OneShotError, match="password refused"):
+    with pytest.raises(oneshot.OneShotError, match="auth rejected"):
         _oneshot("127.0.0.1", server.port, "wrong", "sofia status", 2)
     with pytest.raises(oneshot.OneShotError, match="127.0.0.1:1"):
         _oneshot("127.0.0.1", 1, "ClueCon", "sofia status", 1)

@@ -28,8 +28,7 @@ SST_USER, SST_PASSWORD = "fscluster_sst", "fscluster-sst-pw"
 #: Failure detection tuned for loopback: a SIGKILLed node is evicted in ~3 s instead of the
 #: default PT5S suspect + PT15S inactive timeouts (documented in docs/galera.md).
 EVS_OPTIONS = ("evs.keepalive_period=PT0.5S; evs.suspect_timeout=PT2S; "
-               "evs.inactive_timeout=PT3S; evs.inactive_check_period=PT0.5S; "
-               "evs.install_timeout=PT3S")
+               "evs.inactive_timeout=PT3S; evs.inactive_check_period=PT0.5S")
 #: Tools the mariabackup SST scripts run (scripts/install-system-deps.sh installs them).
 SST_TOOLS = ("mariabackup", "mbstream", "socat", "wsrep_sst_mariabackup", "ss")
 
@@ -37,9 +36,8 @@ SST_TOOLS = ("mariabackup", "mbstream", "socat", "wsrep_sst_mariabackup", "ss")
 class GaleraNode(MariaDB):
     """One wsrep-enabled mariadbd; ``start(bootstrap=True)`` starts a new cluster."""
 
-    def __init__(self, workdir: str, name: str, index: int):
+    def __init__(self, workdir: str, name: str):
         super().__init__(workdir, name)
-        self.index = index
         self.gcomm_port = free_port()
         self.ist_port = free_port()
         self.sst_port = free_port()
@@ -123,7 +121,7 @@ class GaleraCluster:
             raise RuntimeError(f"Galera SST needs {', '.join(missing)}: run "
                                "scripts/install-system-deps.sh")
         self.base = os.path.join(workdir, f"galera-{os.getpid()}")
-        self.nodes = [GaleraNode(self.base, f"db{i}", i) for i in range(1, size + 1)]
+        self.nodes = [GaleraNode(self.base, f"db{i}") for i in range(1, size + 1)]
         address = "gcomm://" + ",".join(f"127.0.0.1:{n.gcomm_port}" for n in self.nodes)
         for node in self.nodes:
             node.cluster_address = address
@@ -169,9 +167,21 @@ class GaleraCluster:
         node.sql(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
         return node.url(name)
 
-    def kill(self, name: str) -> None:
-        """SIGKILL the node, as a crash or power loss would."""
+    def kill(self, name: str, wait_evicted: bool = True) -> None:
+        """SIGKILL the node, as a crash or power loss would; by default wait until the others
+        have evicted it (a node restarted while the others still count it in the view makes
+        the whole group go through a non-primary view)."""
         self.node(name).kill()
+        if wait_evicted:
+            self.wait_evicted()
+
+    def wait_evicted(self, timeout: float = 60) -> None:
+        """Every running node's view holds exactly the running nodes (Primary or not)."""
+        def evicted():
+            running = self.running
+            return all(n.status().get("wsrep_cluster_size") == str(len(running))
+                       for n in running)
+        wait_for(evicted, timeout, "dead Galera nodes evicted from the view", interval=0.2)
 
     def stop(self, name: str) -> None:
         """Clean shutdown: the node leaves the cluster gracefully."""
