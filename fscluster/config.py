@@ -18,7 +18,7 @@ DEFAULT_DB_URL = "sqlite:///var/fscluster.sqlite"
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-def _parse_hostport(key: str, value: str, default_port: int) -> Tuple[str, int]:
+def parse_hostport(key: str, value: str, default_port: int) -> Tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep:
         host, port = value, str(default_port)
@@ -172,12 +172,12 @@ def _log_format(key, value):
 
 
 def _memcached(key, value):
-    return tuple(_parse_hostport(key, item.strip(), 11211)
+    return tuple(parse_hostport(key, item.strip(), 11211)
                  for item in value.split(",") if item.strip())
 
 
 def _listen(key, value):
-    return _parse_hostport(key, value, 8080)
+    return parse_hostport(key, value, 8080)
 
 
 def _nodes(key, value):
@@ -225,7 +225,7 @@ def _galera_nodes(key, value):
         if not sep or not re.match(r"^[A-Za-z0-9_-]+$", name.strip()):
             raise ConfigError(f"{key}: expected name=host:port[/agent_port], got {item!r}")
         address, _slash, agent = address.strip().partition("/")
-        host, port = _parse_hostport(key, address, 3306)
+        host, port = parse_hostport(key, address, 3306)
         agent_port = _int(key, agent) if agent else 0
         nodes.append(GaleraNode(name.strip(), host, port, agent_port))
     if not nodes:
@@ -270,8 +270,8 @@ _KEYS: Dict[Tuple[str, str], Tuple[str, object]] = {
     ("galera", "agent_port"): ("galera_agent_port", _int),
     ("galera", "check_user"): ("galera_check_user", _nonempty),
     ("galera", "check_password"): ("galera_check_password", _str),
-    ("haproxy", "write_listen"): ("haproxy_write_listen", lambda k, v: _parse_hostport(k, v, 3306)),
-    ("haproxy", "read_listen"): ("haproxy_read_listen", lambda k, v: _parse_hostport(k, v, 3307)),
+    ("haproxy", "write_listen"): ("haproxy_write_listen", lambda k, v: parse_hostport(k, v, 3306)),
+    ("haproxy", "read_listen"): ("haproxy_read_listen", lambda k, v: parse_hostport(k, v, 3307)),
     ("haproxy", "stats_socket"): ("haproxy_stats_socket", _nonempty),
     ("log", "format"): ("log_format", _log_format),
 }

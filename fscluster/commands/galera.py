@@ -1,7 +1,7 @@
 """``fscluster galera agent``: run the HAProxy health agent beside a Galera node."""
 import logging
 
-from fscluster.config import _parse_hostport
+from fscluster.config import parse_hostport
 from fscluster.galera_agent import AgentServer, CachedVerdict
 from fscluster.galera_health import check
 
@@ -20,9 +20,9 @@ def register(sub):
 
 
 def run_agent(config, args):
-    listen = _parse_hostport("--listen", args.listen, config.galera_agent_port) \
+    listen = parse_hostport("--listen", args.listen, config.galera_agent_port) \
         if args.listen else ("0.0.0.0", config.galera_agent_port)
-    host, port = _parse_hostport("--mysql", args.mysql, 3306)
+    host, port = parse_hostport("--mysql", args.mysql, 3306)
     verdict = CachedVerdict(lambda: check(host, port, config.galera_check_user,
                                           config.galera_check_password))
     server = AgentServer(listen, verdict)
