@@ -30,7 +30,7 @@ def test_every_instance_starts_backup_nopreempt_and_master_has_higher_priority()
     for block in (master, backup):
         assert "state BACKUP" in block and "nopreempt" in block and "state MASTER" not in block
         assert "virtual_router_id 51" in block and "198.18.0.101/24 dev eth0" in block
-    assert "priority 150" in master and "priority 100" in backup
+    assert "priority 254" in master and "priority 250" in backup
 
 
 def test_health_per_vip_and_notify_use_the_configured_command():
