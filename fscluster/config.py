@@ -82,7 +82,7 @@ class Config:
     vips: Tuple[Vip, ...] = (Vip("vip1", "198.18.0.101", 24, "pbx1", "pbx3", 51),
                              Vip("vip2", "198.18.0.102", 24, "pbx2", "pbx3", 52))
     # < 3 × advert_int: a crashed owner's lease has lapsed when VRRP declares it dead
-    lease_seconds: float = 2.0
+    lease_seconds: float = 1.5
     node_addresses: Tuple[Tuple[str, str], ...] = (("pbx1", "198.18.0.11"), ("pbx2", "198.18.0.12"),
                                                    ("pbx3", "198.18.0.13"))
     advert_int: int = 1
