@@ -35,7 +35,11 @@ from fscluster.errors import FsclusterError
 
 log = logging.getLogger("fscluster.esl")
 
-RECV_BYTES = 256 * 1024
+#: One read is parsed and published before the reader yields; 16 KiB is ~18 storm events
+#: (~0.5 ms). Larger reads (256 KiB, ~10 ms each) starved the mirror's DB round trips, which
+#: resume only when the reader yields: its writes then queued up behind parsing instead of
+#: running beside it (see docs/agent.md, Benchmark).
+RECV_BYTES = 16 * 1024
 
 
 class EslError(FsclusterError):

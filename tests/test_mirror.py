@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import select
 
-from esl_apps.mirror import Mirror
+from esl_apps.mirror import CHUNK, Mirror, driver_sql, upsert_statement
 from fscluster.errors import DatabaseUnavailable
 from fscluster.schema import cluster_cdr_queue, cluster_nodes, cluster_registrations as regs
 
@@ -103,6 +103,35 @@ class Blip:
             self.failures -= 1
             raise DatabaseUnavailable("db down (test)")
         return self.db.retrying(work, **kwargs)
+
+
+def test_raw_rows_keep_quotes_backslashes_and_percent_over_chunks(any_db):
+    """On MariaDB rows go to PyMySQL as they are (driver_sql): its escaping must still hold
+    for SQL-special characters, over more than one multi-row statement."""
+    mirror = Mirror(any_db, "pbx1")
+    nasty = "o'x\\\" %s %(node)s;-- DROP TABLE x"
+    for i in range(CHUNK + 5):
+        mirror.upsert(regs, reg(f"{i}@x", user_agent=nasty))
+    assert mirror.flush() == CHUNK + 5
+    stored = rows(any_db)
+    assert len(stored) == CHUNK + 5
+    assert {row["user_agent"] for row in stored.values()} == {nasty}
+
+
+def test_driver_sql_only_where_the_driver_takes_raw_rows():
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.dialects.mysql import pymysql
+
+    class Conn:
+        dialect = pymysql.dialect(paramstyle="pyformat")
+    columns = ("call_id", "node", "updated_at")
+    sql = driver_sql(Conn, regs, upsert_statement("mysql", regs, columns), columns)
+    assert "VALUES (%(call_id)s, %(node)s, %(updated_at)s)" in sql
+    node_columns = ("freeswitch_up", "node_name")  # Boolean: SQLAlchemy converts it
+    assert driver_sql(Conn, cluster_nodes, upsert_statement("mysql", cluster_nodes, node_columns),
+                      node_columns) is None
+    Conn.dialect = sqlite.dialect()
+    assert driver_sql(Conn, regs, upsert_statement("sqlite", regs, columns), columns) is None
 
 
 def test_db_blip_keeps_the_batch_under_newer_changes(sqlite_db):
