@@ -1,10 +1,17 @@
 """One place for DB access: engines, schema creation and retries for Galera failovers.
 
 Two engines: ``write`` (HAProxy's single-writer listener, or the embedded SQLite) and
-``read`` (HAProxy's balanced listener; the write engine when no read URL is set). Both ping
-connections before use and recycle them, so a connection that a dead Galera node left behind
-is replaced rather than handed out. :meth:`Database.retrying` wraps *idempotent* units of work
-and retries the errors a Galera failover produces; anything else propagates at once.
+``read`` (HAProxy's balanced listener, else the write URL; SQLite shares the write engine).
+:meth:`Database.retrying` wraps *idempotent* units of work and retries the errors a Galera
+failover produces; anything else propagates at once.
+
+The write engine pings a pooled connection before use, so a connection that a dead Galera
+node left behind is replaced rather than handed out. The read engine is the hot path of
+every cache miss (xml_curl), so it makes one round trip per query instead of four: it runs
+in autocommit (no COMMIT, and SQLAlchemy skips its ROLLBACK — there is no transaction to
+end), the pool does no reset-on-return ROLLBACK, and there is no pre-ping. A dead pooled
+connection then fails the query itself with a disconnect error, which invalidates the pool
+and is retried by :meth:`Database.retrying` — safe, because reads are idempotent.
 """
 import logging
 import random
@@ -52,7 +59,8 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
-def make_engine(url: str, connect_timeout: float) -> Engine:
+def make_engine(url: str, connect_timeout: float, *, reads: bool = False) -> Engine:
+    """An engine for ``url``; ``reads=True``: the read-only engine described above."""
     if url.startswith("sqlite"):
         kwargs = {"connect_args": {"check_same_thread": False, "timeout": 10}}
         if url in ("sqlite://", "sqlite:///:memory:"):
@@ -65,9 +73,12 @@ def make_engine(url: str, connect_timeout: float) -> Engine:
         timeout = max(1, int(round(connect_timeout)))
         connect_args = {"connect_timeout": timeout, "read_timeout": timeout * 3,
                         "write_timeout": timeout * 3, "charset": "utf8mb4"}
-    engine = create_engine(url, pool_pre_ping=True, pool_recycle=300, pool_size=10,
-                           max_overflow=20, pool_timeout=connect_timeout,
-                           connect_args=connect_args)
+    policy = {"pool_pre_ping": True}
+    if reads:
+        policy = {"pool_pre_ping": False, "isolation_level": "AUTOCOMMIT",
+                  "skip_autocommit_rollback": True, "pool_reset_on_return": None}
+    engine = create_engine(url, pool_recycle=300, pool_size=10, max_overflow=20,
+                           pool_timeout=connect_timeout, connect_args=connect_args, **policy)
     event.listen(engine, "handle_error", _drop_unusable_node_connection)
     return engine
 
@@ -92,8 +103,8 @@ class Database:
                  retry_seconds: float = 10.0):
         self.url = url
         self.write = make_engine(url, connect_timeout)
-        self.read = make_engine(read_url, connect_timeout) if read_url and read_url != url \
-            else self.write
+        self.read = self.write if url.startswith("sqlite") \
+            else make_engine(read_url or url, connect_timeout, reads=True)
         self.retry_seconds = retry_seconds
 
     @classmethod
@@ -110,19 +121,21 @@ class Database:
 
     def retrying(self, work: Callable[[Connection], T], *, write: bool = True,
                  deadline: Optional[float] = None) -> T:
-        """Run ``work(conn)`` in a transaction, retrying Galera-failover errors with backoff.
+        """Run ``work(conn)`` in a transaction (``write=False``: read-only work, on the read
+        engine without one), retrying Galera-failover errors with backoff.
 
         Only for idempotent units: a retry may re-run work whose commit reply was lost.
         Raises :class:`DatabaseUnavailable` once ``retry_seconds`` (or ``deadline``) passes.
         """
         engine = self.write if write else self.read
+        unit = engine.begin if write else engine.connect
         give_up = time.monotonic() + (self.retry_seconds if deadline is None else deadline)
         delay = 0.05
         attempt = 0
         while True:
             attempt += 1
             try:
-                with engine.begin() as conn:
+                with unit() as conn:
                     return work(conn)
             except DBAPIError as exc:
                 if not is_retryable(exc) or time.monotonic() + delay > give_up:

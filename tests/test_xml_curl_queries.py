@@ -12,7 +12,7 @@ class RecordingConnection:
     def __init__(self, dialect):
         self.dialect, self.sql = dialect, []
 
-    def execute(self, statement):
+    def execute(self, statement, parameters=None):
         self.sql.append(str(statement.compile(dialect=self.dialect)))
         return self
 

@@ -1,11 +1,14 @@
 """The mod_xml_curl form parser, on every real capture and on hostile bodies."""
+import re
+
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from esl_apps.protocol import url_encode
 from tests.xml_curl_support import fixture_body, fixture_names
 from xml_curl import request as rq
 
+_ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
 EXPECTED = {
     "configuration-sofia.conf": dict(section="configuration", kind=rq.SOFIA, hostname="pbx1",
                                      key_value="sofia.conf", calling_function="config_sofia"),
@@ -115,6 +118,8 @@ def test_any_bytes_parse_or_raise_request_error(body):
 @settings(max_examples=200, deadline=None)
 @given(user=st.text(max_size=300), domain=st.text(max_size=300))
 def test_values_encoded_by_freeswitch_round_trip(user, domain):
+    # switch_url_encode keeps an existing %XX as it is, so such a value cannot round-trip
+    assume(not _ESCAPE.search(user + domain))
     body = (f"hostname=pbx1&section=directory&action=sip_auth&user={url_encode(user)}"
             f"&domain={url_encode(domain)}").encode()
     request = rq.parse(body)

@@ -34,18 +34,20 @@ def _decode(text: str) -> str:
 
 
 class Form(Mapping):
-    """The fields of a form body, names decoded, each value decoded when first read."""
+    """The fields of a form body: names decoded, each value decoded when read."""
 
-    __slots__ = ("_raw", "_decoded")
+    __slots__ = ("_raw",)
 
     def __init__(self, raw: Dict[str, str]):
-        self._raw, self._decoded = raw, {}
+        self._raw = raw
 
     def __getitem__(self, name: str) -> str:
-        value = self._decoded.get(name)
-        if value is None:
-            value = self._decoded[name] = _decode(self._raw[name])
-        return value
+        return _decode(self._raw[name])
+
+    def get(self, name: str, default=None):
+        """Mapping.get without its KeyError round: most names a lookup tries are absent."""
+        raw = self._raw.get(name)
+        return default if raw is None else _decode(raw)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._raw)
@@ -57,9 +59,11 @@ class Form(Mapping):
 def parse_form(body: bytes) -> Form:
     """Decode an urlencoded body; first occurrence of a name wins; never raises."""
     raw: Dict[str, str] = {}
-    for pair in body.decode("utf-8", "replace").split("&", MAX_FIELDS)[:MAX_FIELDS]:
-        name, _sep, value = pair.partition("=")
-        name = _decode(name).strip()
+    for name, _sep, value in [pair.partition("=") for pair in
+                              body.decode("utf-8", "replace").split("&", MAX_FIELDS)[:MAX_FIELDS]]:
+        if "%" in name:
+            name = unquote(name, errors="replace")
+        name = name.strip()
         if name and name not in raw:
             raw[name] = value
     return Form(raw)
