@@ -14,7 +14,8 @@ import time
 
 from gevent.server import StreamServer
 
-from esl_apps.protocol import CommandParser, encode_event_plain, encode_frame
+from esl_apps.protocol import CommandParser, encode_event_plain
+from tests.esl_support import AUTH_REQUEST, reply, standard_respond
 
 HEADERS = [("Event-Subclass", "sofia::register"), ("Event-Name", "CUSTOM"),
            ("Core-UUID", "03d84daf-1d9e-4514-a6ff-e8ebcf93edac"),
@@ -57,35 +58,23 @@ def storm(registrations: int, channels: int, switchname: str) -> bytes:
 
 
 def serve(port: int, switchname: str, payload: bytes) -> StreamServer:
-    def reply(text):
-        return encode_frame([("Content-Type", "command/reply"), ("Reply-Text", text)])
-
-    def api(body):
-        return encode_frame([("Content-Type", "api/response")], body.encode())
+    respond = standard_respond(switchname=switchname)
 
     def handle(sock, _address):
         parser = CommandParser()
-        sock.sendall(b"Content-Type: auth/request\n\n")
+        sock.sendall(AUTH_REQUEST)
         while True:
             data = sock.recv(65536)
             if not data:
                 return
             for command in parser.commands(data):
-                if command.startswith("auth") or command.startswith("event"):
-                    sock.sendall(reply("+OK accepted"))
-                elif command == "api switchname":
-                    sock.sendall(api(switchname))
-                elif command.startswith("api show "):
-                    sock.sendall(api('{"row_count": 0}'))
-                    if command == "api show channels as json":
-                        print(f"storm {time.time():.6f}", flush=True)
-                        sock.sendall(payload)
+                sock.sendall(respond(command) or reply("-ERR command not found"))
+                if command == "api show channels as json":
+                    print(f"storm {time.time():.6f}", flush=True)
+                    sock.sendall(payload)
                 elif command == "exit":
-                    sock.sendall(reply("+OK bye"))
                     sock.close()  # as mod_event_socket does after the disconnect notice
                     return
-                else:
-                    sock.sendall(reply("-ERR"))
     server = StreamServer(("127.0.0.1", port), handle)
     server.start()
     return server

@@ -11,24 +11,18 @@ A node that becomes active stops claiming; what it had claimed is finished or ex
 import json
 import logging
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 from sqlalchemy import and_, or_, select, update
 
 from esl_apps.periodic import Periodic
+from esl_apps.protocol import int_or_none
 from fscluster.db import Database
 from fscluster.errors import DatabaseUnavailable
 from fscluster.schema import cluster_cdr_queue, cluster_cdrs
 
 log = logging.getLogger("fscluster.cdr")
 QUEUE = cluster_cdr_queue.c
-
-
-def _int(value) -> Optional[int]:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def cdr_row(uuid: str, node: str, payload: str, processed_by: str) -> dict:
@@ -49,11 +43,11 @@ def cdr_row(uuid: str, node: str, payload: str, processed_by: str) -> dict:
         "caller_id_number": get("Caller-Caller-ID-Number"),
         "destination_number": get("Caller-Destination-Number"),
         "context": get("Caller-Context"),
-        "start_epoch": _int(get("variable_start_epoch")),
-        "answer_epoch": _int(get("variable_answer_epoch")),
-        "end_epoch": _int(get("variable_end_epoch")),
-        "duration": _int(get("variable_duration")),
-        "billsec": _int(get("variable_billsec")),
+        "start_epoch": int_or_none(get("variable_start_epoch")),
+        "answer_epoch": int_or_none(get("variable_answer_epoch")),
+        "end_epoch": int_or_none(get("variable_end_epoch")),
+        "duration": int_or_none(get("variable_duration")),
+        "billsec": int_or_none(get("variable_billsec")),
         "hangup_cause": get("Hangup-Cause") or get("variable_hangup_cause"),
     }
 
@@ -93,14 +87,15 @@ class CdrProcessor(Periodic):
                 .limit(self.batch)).all()
             if not rows:
                 return 0
+            uuids = [r.uuid for r in rows]
             have = {r[0] for r in conn.execute(select(cluster_cdrs.c.uuid).where(
-                cluster_cdrs.c.uuid.in_([r.uuid for r in rows])))}
+                cluster_cdrs.c.uuid.in_(uuids)))}
             fresh = [cdr_row(r.uuid, r.node, r.payload, self.node) for r in rows
                      if r.uuid not in have]
             if fresh:
                 conn.execute(cluster_cdrs.insert(), fresh)
             conn.execute(update(cluster_cdr_queue).where(
-                QUEUE.uuid.in_([r.uuid for r in rows]), QUEUE.claimed_by == self.node)
+                QUEUE.uuid.in_(uuids), QUEUE.claimed_by == self.node)
                 .values(processed_at=self.clock()))
             return len(fresh)
         return self.db.retrying(work)

@@ -12,6 +12,7 @@ keepalived move the VIP away; this loop then releases it like any other lost add
 :class:`EslFreeSwitch` adapts the agent's ESL connection to the narrow interface the
 takeover needs (``api``, arm-then-wait for an event, ``sendevent``).
 """
+import functools
 import json
 import logging
 import os
@@ -277,12 +278,12 @@ def attach(agent, addresses: Optional[Callable[[], Set[str]]] = None) -> Failove
     waits = EventWaits()
     agent.subscribe("failover", waits.handlers())
     service = VipService(config, agent.db, EslFreeSwitch(agent.esl, waits), sleep=gevent.sleep)
+    watch_argv = None
     if addresses is None:
-        failover = Failover(config, service, lambda: interface_addresses(config.interface),
-                            watch_argv=monitor_argv(config.interface),
-                            ready=lambda: agent.esl.connected)
-    else:
-        failover = Failover(config, service, addresses, ready=lambda: agent.esl.connected)
+        addresses = functools.partial(interface_addresses, config.interface)
+        watch_argv = monitor_argv(config.interface)
+    failover = Failover(config, service, addresses, watch_argv=watch_argv,
+                        ready=lambda: agent.esl.connected)
     load_recorded_notifies(config, failover)
     control = ControlServer(config.agent_socket, {
         "notify": lambda req: failover.notify(str(req["instance"]), str(req["state"])),

@@ -11,17 +11,10 @@ from typing import Callable, Dict
 
 from esl_apps.mirror import Mirror
 from esl_apps.periodic import Periodic
-from esl_apps.protocol import Event
+from esl_apps.protocol import Event, int_or_none
 from fscluster.schema import cluster_nodes
 
 HEARTBEAT = "HEARTBEAT"
-
-
-def _int(value: str):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class Heartbeat(Periodic):
@@ -41,8 +34,8 @@ class Heartbeat(Periodic):
         return {HEARTBEAT: self.on_heartbeat}
 
     def on_heartbeat(self, event: Event) -> None:
-        self.sessions = _int(event.get("Session-Count"))
-        self.uptime_ms = _int(event.get("Uptime-msec"))
+        self.sessions = int_or_none(event.get("Session-Count"))
+        self.uptime_ms = int_or_none(event.get("Uptime-msec"))
 
     def row(self) -> dict:
         row = {"node_name": self.node, "last_seen": self.clock(),

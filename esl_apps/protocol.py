@@ -200,6 +200,15 @@ def parse_event(body: bytes) -> Event:
     return Event(headers, event_body.decode("utf-8", "replace"))
 
 
+def int_or_none(value) -> Optional[int]:
+    """A numeric header value (``expires``, ``Session-Count``, ``variable_billsec``) as an
+    int; None when absent or not a number."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def url_encode(value: str) -> str:
     """``switch_url_encode`` (double_encode off): what FreeSWITCH does to event values.
 

@@ -20,10 +20,10 @@ agent: the contact is rebuilt from ``url`` and those columns keep any value an e
 """
 import json
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 from esl_apps.mirror import Mirror
-from esl_apps.protocol import Event
+from esl_apps.protocol import Event, int_or_none
 from fscluster.schema import cluster_registrations
 
 REGISTER = "sofia::register"
@@ -35,17 +35,10 @@ SHOW_COMMAND = "show registrations as json"
 SNAPSHOT_FILL_ONLY = ("contact",)
 
 
-def _int(value: str) -> Optional[int]:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def row_from_register(event: Event, node: str, now: float) -> dict:
     """The mirror row a ``sofia::register`` event describes (expires made absolute)."""
     get = event.headers.get  # hot path: one lookup per column
-    expires = _int(get("expires"))
+    expires = int_or_none(get("expires"))
     return {
         "call_id": get("call-id", ""), "node": node, "profile_name": get("profile-name"),
         "sip_user": get("from-user") or get("username"),
@@ -82,7 +75,7 @@ def rows_from_show(body: str, node: str) -> List[dict]:
             "sip_user": item.get("reg_user"), "sip_host": item.get("realm"),
             "sip_realm": item.get("realm"), "contact": contact,
             "network_ip": item.get("network_ip"), "network_port": item.get("network_port"),
-            "expires": _int(item.get("expires")),
+            "expires": int_or_none(item.get("expires")),
         })
     return rows
 

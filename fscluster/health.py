@@ -18,14 +18,17 @@ ESL_TIMEOUT = 1.0
 
 
 # ---------------------------------------------------------------------- files beside the socket
+def _beside_socket(config: Config, name: str) -> str:
+    return os.path.join(os.path.dirname(config.agent_socket) or ".", name)
+
+
 def recorded_notify_path(config: Config, instance: str) -> str:
     """Where ``fscluster notify`` records a transition the agent could not take."""
-    return os.path.join(os.path.dirname(config.agent_socket) or ".",
-                        f"keepalived-{instance}.state")
+    return _beside_socket(config, f"keepalived-{instance}.state")
 
 
 def marker_path(config: Config, vip: str) -> str:
-    return os.path.join(os.path.dirname(config.agent_socket) or ".", f"drain-{vip}")
+    return _beside_socket(config, f"drain-{vip}")
 
 
 def set_drain(config: Config, vip: str, on: bool) -> None:

@@ -6,6 +6,7 @@ One request per line: ``{"op": "register", "users": ["1000"], "domain": "demo.lo
 so a test in another process (or network namespace) drives the emulator without importing it.
 Bind it to loopback or a test namespace only.
 """
+import dataclasses
 import json
 import logging
 import socket
@@ -23,7 +24,7 @@ def _bindings(request) -> list:
 
 
 OPS: Dict[str, Callable] = {
-    "register": lambda emu, r: [vars_of(b) for b in emu.driver.register(
+    "register": lambda emu, r: [dataclasses.asdict(b) for b in emu.driver.register(
         r["users"], r.get("domain", "demo.local"), r.get("profile", "vip1"),
         r.get("expires", 3600), r.get("rate"))],
     "refresh": lambda emu, r: emu.driver.refresh(_bindings(r)),
@@ -41,10 +42,6 @@ OPS: Dict[str, Callable] = {
     "resume": lambda emu, r: emu.resume(),
     "core_uuid": lambda emu, r: emu.core_uuid,
 }
-
-
-def vars_of(binding: Binding) -> dict:
-    return {field: getattr(binding, field) for field in binding.__dataclass_fields__}
 
 
 def handle_line(emulator, line: bytes) -> bytes:

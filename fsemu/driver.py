@@ -10,6 +10,7 @@ from typing import Iterable, List, Optional, Sequence
 import gevent
 
 from fsemu.channels import Channel
+from fsemu.listener import run_api
 from fsemu.sofia_reg import Binding, bindings_for
 
 MAX_BATCH = 100_000
@@ -126,7 +127,6 @@ class Driver:
 
     def api(self, command: str) -> str:
         """Run an API command as ``api`` over ESL would (errors included), without a socket."""
-        from fsemu.listener import run_api
         name, _, arg = command.partition(" ")
         return self.emu.call(run_api, self._switch.api, name, arg or None, False)
 

@@ -31,16 +31,21 @@ RUDE_MESSAGE = "Access Denied, go away.\n"
 ApiFunction = Callable[[str, Optional[str]], Optional[str]]
 
 
+def _typed_body(content_type: str, text: str) -> bytes:
+    """A frame as mod_event_socket writes these: ``Content-Type`` first, then
+    ``Content-Length`` (``esl_apps.protocol.encode_frame`` puts the length first, as events do)."""
+    body = text.encode()
+    return b"Content-Type: %s\nContent-Length: %d\n\n" % (content_type.encode(), len(body)) + body
+
+
 def rude_rejection() -> bytes:
     """``listener_run`` to a peer outside every ``apply-inbound-acl``."""
-    body = RUDE_MESSAGE.encode()
-    return b"Content-Type: text/rude-rejection\nContent-Length: %d\n\n" % len(body) + body
+    return _typed_body("text/rude-rejection", RUDE_MESSAGE)
 
 
 def disconnect_notice(message: str = GOODBYE) -> bytes:
     """``send_disconnect`` for an inbound (session-less) listener."""
-    body = message.encode()
-    return b"Content-Type: text/disconnect-notice\nContent-Length: %d\n\n" % len(body) + body
+    return _typed_body("text/disconnect-notice", message)
 
 
 def command_reply(reply: str) -> bytes:
@@ -50,8 +55,7 @@ def command_reply(reply: str) -> bytes:
 
 
 def api_response(output: str) -> bytes:
-    body = output.encode()
-    return b"Content-Type: api/response\nContent-Length: %d\n\n" % len(body) + body
+    return _typed_body("api/response", output)
 
 
 def run_api(api: ApiFunction, command: str, arg: Optional[str], background: bool) -> str:

@@ -64,7 +64,7 @@ class Connection:
             self.lost += 1
             if self.lost > settings.max_missed:
                 log.warning("killing listener: lost events", extra={"lost": self.lost})
-                self.server.spawn(self.close, LOST_EVENTS)
+                gevent.spawn(self.close, LOST_EVENTS)
             return
         self.lost = 0
         self.queue.append(event)
@@ -141,7 +141,7 @@ class Connection:
             outcome = self.listener.handle(block)
             sent = self._send(outcome.data)
         if outcome.job is not None:
-            self.server.spawn(self.server.background_job, *outcome.job)
+            gevent.spawn(self.server.background_job, *outcome.job)
         if outcome.fire is not None:
             self.server.fire_sent(*outcome.fire)
         return sent and not outcome.close
@@ -179,9 +179,6 @@ class EventSocketServer:
         self._server: Optional[StreamServer] = None
         self.port = switch.settings.listen_port
         switch.sinks.append(self._deliver)
-
-    def spawn(self, fn, *args):
-        return gevent.spawn(fn, *args)
 
     def listen(self) -> None:
         self._server = StreamServer((self.switch.settings.listen_ip, self.port), self._handle,

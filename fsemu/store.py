@@ -82,6 +82,14 @@ def _binding(sip_row: Row, multi_reg: str):
     return and_(*[getattr(_SR, col) == sip_row[col] for col in _BINDING_COLUMNS[multi_reg]])
 
 
+def _core_binding(user: str, realm: str, hostname: str, token: str, core_multi: bool):
+    """``switch_core_del_registration``'s rows: own hostname, user@realm (and the token when
+    switch.conf ``multiple-registrations`` is on)."""
+    reg = registrations.c
+    where = and_(reg.reg_user == user, reg.realm == realm, reg.hostname == hostname)
+    return and_(where, reg.token == token) if core_multi else where
+
+
 def _binding_key(sip_row: Row, multi_reg: str) -> tuple:
     return tuple(sip_row[col] for col in _BINDING_COLUMNS[multi_reg]) + (sip_row["call_id"],)
 
@@ -174,21 +182,15 @@ class Store:
         """REGISTER with ``Expires: 0``: sofia deletes the binding (no hostname filter); the
         core ``switch_core_del_registration`` deletes own-hostname rows by user@realm (and
         token when ``multiple-registrations`` is on)."""
-        reg = registrations.c
-        core_where = and_(reg.reg_user == sip_row["sip_user"], reg.realm == sip_row["sip_host"],
-                          reg.hostname == hostname)
-        if core_multi:
-            core_where = and_(core_where, reg.token == sip_row["call_id"])
+        core_where = _core_binding(sip_row["sip_user"], sip_row["sip_host"], hostname,
+                                   sip_row["call_id"], core_multi)
         with self.engine.begin() as conn:
             conn.execute(delete(sip_registrations).where(_binding(sip_row, multi_reg)))
             conn.execute(delete(registrations).where(core_where))
 
     def socket_closed(self, call_id: str, network_ip: str, network_port: str, user: str,
                       realm: str, hostname: str, core_multi: bool) -> None:
-        reg = registrations.c
-        core_where = and_(reg.reg_user == user, reg.realm == realm, reg.hostname == hostname)
-        if core_multi:
-            core_where = and_(core_where, reg.token == call_id)
+        core_where = _core_binding(user, realm, hostname, call_id, core_multi)
         with self.engine.begin() as conn:
             conn.execute(delete(sip_registrations).where(
                 _SR.call_id == call_id, _SR.network_ip == network_ip,
@@ -222,13 +224,10 @@ class Store:
             conn.execute(delete(sip_registrations).where(sip_where))
             conn.execute(delete(registrations).where(core_where))
 
-    def sip_registrations(self, profile: Optional[str] = None,
-                          hostname: Optional[str] = None) -> List[Row]:
+    def sip_registrations(self, profile: Optional[str] = None) -> List[Row]:
         query = select(sip_registrations)
         if profile is not None:
             query = query.where(sip_registrations.c.profile_name == profile)
-        if hostname is not None:
-            query = query.where(sip_registrations.c.hostname == hostname)
         with self.engine.connect() as conn:
             return _rows(conn.execute(query))
 

@@ -13,6 +13,7 @@ _CANDIDATES = [pathlib.Path(__file__).resolve().parents[2] / "shared",
                pathlib.Path("/work/shared")]
 SHARED = next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
 FIXTURES = SHARED / "fixtures" / "freeswitch-1.10.12"
+XML_CURL = FIXTURES / "xml_curl"
 
 
 def esl_session() -> bytes:
@@ -26,12 +27,20 @@ def esl_session() -> bytes:
     return out
 
 
+def xml_curl_names() -> list:
+    return sorted(path.stem for path in XML_CURL.glob("*.http"))
+
+
+def xml_curl_post(name: str) -> tuple:
+    """(request head text, form body bytes) of one mod_xml_curl POST: the body is everything
+    after the blank line (its Content-Length may be stale, like the events')."""
+    raw = (XML_CURL / f"{name}.http").read_bytes()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    if not body:
+        head, _, body = raw.partition(b"\n\n")
+    return head.decode(), body
+
+
 def xml_curl_posts() -> dict:
     """{fixture name: (request head text, form body bytes)} for every mod_xml_curl POST."""
-    posts = {}
-    for path in sorted((FIXTURES / "xml_curl").glob("*.http")):
-        head, _, body = path.read_bytes().partition(b"\r\n\r\n")
-        if not body:
-            head, _, body = path.read_bytes().partition(b"\n\n")
-        posts[path.stem] = (head.decode(), body)
-    return posts
+    return {name: xml_curl_post(name) for name in xml_curl_names()}

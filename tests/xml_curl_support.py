@@ -8,28 +8,17 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from fscluster.cache import GenerationClock
+from tests.captures import xml_curl_names, xml_curl_post
 from tests.servers.proc import Server, free_port, port_open, wait_for
 from xml_curl.service import LookupService
 
-#: ../shared/fixtures next to the tree (/work/main → /work/shared), as DESIGN.md refers to it.
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "freeswitch-1.10.12" \
-    / "xml_curl"
 ROOT = Path(__file__).resolve().parents[1]
+fixture_names = xml_curl_names
 
 
 def fixture_body(name: str) -> bytes:
-    """The form body of a capture: everything after the blank line (its Content-Length
-    may be stale, the host names were anonymised after capture)."""
-    raw = (FIXTURES / f"{name}.http").read_bytes()
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        head, sep, body = raw.partition(separator)
-        if sep:
-            return body
-    raise ValueError(f"{name}: no blank line")
-
-
-def fixture_names():
-    return sorted(path.stem for path in FIXTURES.glob("*.http"))
+    """The form body of a capture (loaded by :mod:`tests.captures`)."""
+    return xml_curl_post(name)[1]
 
 
 class DictCache:
@@ -75,14 +64,9 @@ class XmlCurlProcess:
 
     def start(self) -> "XmlCurlProcess":
         self.server.start()
-        wait_for(lambda: self._alive() and port_open(self.port), 30,
+        wait_for(lambda: self.server.alive() and port_open(self.port), 30,
                  f"xml_curl service on {self.port}")
         return self
-
-    def _alive(self):
-        if not self.server.running:
-            raise RuntimeError(f"xml_curl exited: {self.server.log_tail()}")
-        return True
 
     def post(self, body: bytes, headers: Optional[Dict[str, str]] = None,
              method: str = "POST") -> Tuple[int, bytes, Dict[str, str]]:

@@ -8,34 +8,19 @@ from typing import Iterable, Mapping, Optional, Sequence, Tuple
 
 from xml_curl.xmldoc import child, document, param, serialize
 
-#: (variable name, v_extensions column) written when the column is not empty, in order.
-EXTENSION_VARIABLES: Tuple[Tuple[str, str], ...] = (
-    ("call_group", "call_group"), ("call_screen_enabled", "call_screen_enabled"),
-    ("user_record", "user_record"), ("hold_music", "hold_music"),
-    ("toll_allow", "toll_allow"), ("accountcode", "accountcode"),
-    ("user_context", "user_context"),
-    ("effective_caller_id_name", "effective_caller_id_name"),
-    ("effective_caller_id_number", "effective_caller_id_number"),
-    ("outbound_caller_id_name", "outbound_caller_id_name"),
-    ("outbound_caller_id_number", "outbound_caller_id_number"),
-    ("emergency_caller_id_name", "emergency_caller_id_name"),
-    ("emergency_caller_id_number", "emergency_caller_id_number"),
-    ("missed_call_app", "missed_call_app"), ("missed_call_data", "missed_call_data"),
-    ("directory-visible", "directory_visible"),
-    ("directory-exten-visible", "directory_exten_visible"),
-    ("limit_destination", "limit_destination"),
-    ("sip-force-contact", "sip_force_contact"), ("sip-force-expires", "sip_force_expires"),
-    ("absolute_codec_string", "absolute_codec_string"), ("force_ping", "force_ping"),
-    ("forward_all_enabled", "forward_all_enabled"),
-    ("forward_all_destination", "forward_all_destination"),
-    ("forward_busy_enabled", "forward_busy_enabled"),
-    ("forward_busy_destination", "forward_busy_destination"),
-    ("forward_no_answer_enabled", "forward_no_answer_enabled"),
-    ("forward_no_answer_destination", "forward_no_answer_destination"),
-    ("forward_user_not_registered_enabled", "forward_user_not_registered_enabled"),
-    ("forward_user_not_registered_destination", "forward_user_not_registered_destination"),
-    ("do_not_disturb", "do_not_disturb"),
-)
+#: (variable name, v_extensions column) written when the column is not empty, in order;
+#: the column is the variable's name with "-" as "_".
+EXTENSION_VARIABLES: Tuple[Tuple[str, str], ...] = tuple(
+    (name, name.replace("-", "_")) for name in (
+        "call_group", "call_screen_enabled", "user_record", "hold_music", "toll_allow",
+        "accountcode", "user_context", "effective_caller_id_name", "effective_caller_id_number",
+        "outbound_caller_id_name", "outbound_caller_id_number", "emergency_caller_id_name",
+        "emergency_caller_id_number", "missed_call_app", "missed_call_data", "directory-visible",
+        "directory-exten-visible", "limit_destination", "sip-force-contact", "sip-force-expires",
+        "absolute_codec_string", "force_ping", "forward_all_enabled", "forward_all_destination",
+        "forward_busy_enabled", "forward_busy_destination", "forward_no_answer_enabled",
+        "forward_no_answer_destination", "forward_user_not_registered_enabled",
+        "forward_user_not_registered_destination", "do_not_disturb"))
 #: Every v_extensions column the renderers read (the lookup selects these and no more).
 USER_COLUMNS: Tuple[str, ...] = tuple(dict.fromkeys((
     "extension_uuid", "extension", "number_alias", "cidr", "password", "mwi_account",

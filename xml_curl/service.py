@@ -114,8 +114,9 @@ class LookupService:
         finally:
             self._db_slots.release()
         if key is not None:
-            self.cache.set(key, body, self._ttl(body))
-            self.local.set(key, body, self._ttl(body))
+            ttl = self._ttl(body)
+            self.cache.set(key, body, ttl)
+            self.local.set(key, body, ttl)
         return Answer(OK, body, "db")
 
     def _log_unavailable(self, kind: str, exc: Exception) -> None:

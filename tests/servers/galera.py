@@ -99,11 +99,8 @@ class GaleraNode(MariaDB):
 
     def wait_synced(self, timeout: float = 180, cluster_size: Optional[int] = None) -> None:
         """Wait until Synced; fail at once (with the log tail) if mariadbd exits."""
-        outcome = wait_for(lambda: ("exited" if not self.server.running
-                                    else self.synced(cluster_size) and "synced"),
-                           timeout, f"{self.name} Synced (port {self.port})", interval=0.2)
-        if outcome == "exited":
-            raise RuntimeError(f"{self.name} exited: {self.server.log_tail()}")
+        wait_for(lambda: self.server.alive() and self.synced(cluster_size),
+                 timeout, f"{self.name} Synced (port {self.port})", interval=0.2)
 
     def connect(self, **kwargs) -> pymysql.connections.Connection:
         """A TCP connection as the test user (what clients and HAProxy see)."""

@@ -60,8 +60,7 @@ class MariaDB:
 
     def wait_ready(self, timeout: float = 90) -> None:
         def ready():
-            if not self.server.running:
-                raise RuntimeError(f"{self.name} exited: {self.server.log_tail()}")
+            self.server.alive()
             with self.root_connection() as conn, conn.cursor() as cur:
                 cur.execute("SELECT 1")
                 return True

@@ -127,7 +127,7 @@ format = text
                         os.path.join(self.workdir, node, "agent.log")).start()
         self.agents[node] = server
         socket_path = self.configs[node].agent_socket
-        wait_for(lambda: os.path.exists(socket_path) or not server.running and _fail(server),
+        wait_for(lambda: server.alive() and os.path.exists(socket_path),
                  30, f"agent {node} control socket")
 
     def start_keepalived(self, node: str) -> None:
@@ -182,7 +182,3 @@ format = text
         for proxy in self.proxies.values():
             proxy.close()
         self.net.close()
-
-
-def _fail(server: Server):
-    raise RuntimeError(f"{server.name} exited: {server.log_tail()}")

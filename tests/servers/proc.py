@@ -17,12 +17,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class ServerExited(RuntimeError):
+    """A server process died while a test waited for it: waiting longer cannot help."""
+
+
 def wait_for(condition: Callable[[], object], timeout: float, what: str,
              interval: float = 0.05):
     """Poll ``condition`` until it returns a truthy value; fail naming ``what`` at the deadline.
 
     Exceptions raised by the condition count as 'not yet' (a server still starting refuses
-    connections); the last one is reported if the deadline passes."""
+    connections); the last one is reported if the deadline passes. :class:`ServerExited`
+    (see :meth:`Server.alive`) ends the wait at once."""
     deadline = time.monotonic() + timeout
     last_error: Optional[BaseException] = None
     while True:
@@ -30,6 +35,8 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str,
             value = condition()
             if value:
                 return value
+        except ServerExited:
+            raise
         except Exception as exc:  # noqa: BLE001 - 'not ready yet'
             last_error = exc
         if time.monotonic() >= deadline:
@@ -64,6 +71,13 @@ class Server:
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def alive(self) -> bool:
+        """True while running; once the process has exited, :class:`ServerExited` with the
+        log tail (a ``wait_for`` condition starts with it to fail fast on a crash)."""
+        if not self.running:
+            raise ServerExited(f"{self.name} exited: {self.log_tail()}")
+        return True
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: no clean shutdown."""
