@@ -41,3 +41,15 @@ def test_every_lookup_compiles_and_binds_its_inputs(dialect):
     assert queries.sofia_data(conn, hostile) == ([], [], [])
     assert len(conn.sql) == 7
     assert all(hostile not in sql for sql in conn.sql)   # values are bound, never inlined
+
+
+@pytest.mark.parametrize("dialect, function", [(mysql.dialect(), "json_array("),
+                                               (sqlite.dialect(), "json_array("),
+                                               (postgresql.dialect(), "json_build_array(")],
+                         ids=["mariadb", "sqlite", "postgresql"])
+def test_the_user_row_travels_as_one_json_array_every_dialect_accepts(dialect, function):
+    sql = str(queries._FIND_USER.compile(dialect=dialect))
+    assert sql.startswith(f"SELECT {'CAST(' if 'build' in function else ''}{function}")
+    assert "ORDER BY" not in sql                    # find_user orders the few rows itself
+    # PostgreSQL's json_build_array takes at most 100 arguments (FUNC_MAX_ARGS)
+    assert len(queries._PACKED) == len(queries._PACKED_NAMES) <= 100

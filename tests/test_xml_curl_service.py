@@ -1,7 +1,6 @@
 """LookupService against real databases (SQLite and MariaDB): every capture answered from
 seeded data, FusionPBX's filters, caching and generations, and hostile identifiers that
 can inject neither SQL nor XML."""
-import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -70,6 +69,37 @@ def test_number_alias_finds_the_extension(seeded):
     answer = ask(make_service(seeded), form(section="directory", action="sip_auth",
                                             user="2010", domain="demo.local"))
     assert etree.fromstring(answer.body).find(".//user").get("id") == "1010"
+
+
+def test_exact_extension_beats_an_alias_and_brings_only_its_own_settings(seeded):
+    with seeded.write.begin() as conn:
+        ext = {row.extension: row for row in conn.execute(
+            select(schema.v_extensions).join(schema.v_domains, schema.v_domains.c.domain_uuid
+                                             == schema.v_extensions.c.domain_uuid)
+            .where(schema.v_domains.c.domain_name == "demo.local"))}
+        conn.execute(update(schema.v_extensions).where(
+            schema.v_extensions.c.extension_uuid == ext["1005"].extension_uuid)
+            .values(number_alias="1003"))                   # 1005's alias collides with 1003
+        conn.execute(schema.v_extension_settings.delete())
+        for number, kind, name, value, enabled in (
+                ("1003", "variable", "zz_last", "z", "true"),
+                ("1003", "param", "sip-forbid-register", "true", "true"),
+                ("1003", "variable", "aa_first", "a", "true"),
+                ("1003", "variable", "disabled_one", "x", "false"),
+                ("1005", "variable", "not_mine", "n", "true")):
+            conn.execute(insert(schema.v_extension_settings).values(
+                extension_setting_uuid=f"{number}-{name}", domain_uuid=ext[number].domain_uuid,
+                extension_uuid=ext[number].extension_uuid, extension_setting_type=kind,
+                extension_setting_name=name, extension_setting_value=value,
+                extension_setting_enabled=enabled))
+    body = ask(make_service(seeded), form(section="directory", action="sip_auth", user="1003",
+                                          domain="demo.local")).body
+    user = etree.fromstring(body).find(".//user")
+    assert user.get("id") == "1003"
+    variables = [v.get("name") for v in user.iter("variable")]
+    assert [n for n in variables if n in ("aa_first", "zz_last", "disabled_one", "not_mine")] \
+        == ["aa_first", "zz_last"]
+    assert user_params(body)["sip-forbid-register"] == "true"
 
 
 def test_disabled_extension_and_domain_are_not_found(seeded):
@@ -346,8 +376,7 @@ def test_first_lookups_before_the_generation_is_known_are_not_cached(seeded):
 
 
 def test_lookups_queue_for_a_db_slot_and_503_when_none_frees_in_time(seeded):
-    service = make_service(seeded)
-    service._db_slots = threading.BoundedSemaphore(1)
+    service = make_service(seeded, db_concurrency=1)
     body = form(section="directory", user="1001", domain="demo.local")
     service._db_slots.acquire()          # the only slot is busy for the whole deadline
     try:

@@ -36,13 +36,14 @@ class DictCache:
             self.data[key] = (value, ttl)
 
 
-def make_service(db, cache=None, vip_names=("vip1", "vip2"), interval=0.0, local=None):
+def make_service(db, cache=None, vip_names=("vip1", "vip2"), interval=0.0, local=None,
+                 db_concurrency=10):
     """A service with a fresh generation read per lookup (``interval=0``) and, unless
     given one, no local cache — so tests see memcached (the DictCache) directly."""
     clock = GenerationClock(db.generation, interval)
     return LookupService(db, cache if cache is not None else DictCache(), clock,
                          vip_names=set(vip_names), cache_ttl=3600, negative_ttl=10,
-                         db_deadline=1.0, local=local)
+                         db_deadline=1.0, local=local, db_concurrency=db_concurrency)
 
 
 class XmlCurlProcess:

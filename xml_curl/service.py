@@ -19,10 +19,10 @@
 import dataclasses
 import logging
 import re
-import threading
 import time
 from typing import AbstractSet, Mapping, Optional, Tuple
 
+import gevent.lock
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from fscluster.cache import Cache, GenerationClock, cache_key
@@ -71,7 +71,10 @@ class LookupService:
         # No more lookups on the DB at once than the pool keeps connections: beyond that the
         # pool would open (and close) an overflow connection per request — a TCP connect and
         # a MariaDB handshake each — so the queue waits here instead, within the deadline.
-        self._db_slots = threading.BoundedSemaphore(db_concurrency)
+        # gevent's semaphore, not threading's: it wakes waiters first come, first served
+        # (threading's lets a newcomer take a slot a woken waiter was promised, which then
+        # waits again at the back — a p99 of hundreds of ms in the cold benchmark).
+        self._db_slots = gevent.lock.BoundedSemaphore(db_concurrency)
         self._monotonic = time.monotonic
         self._unavailable_logged_at, self._unavailable_count = float("-inf"), 0
         self._lookups = {

@@ -23,7 +23,10 @@ def text(value) -> str:
     """``value`` as a string XML 1.0 can carry (None becomes "")."""
     if value is None:
         return ""
-    return _NOT_XML.sub("", str(value))
+    value = str(value)
+    if value.isascii() and value.isprintable():  # the common case, without the regex
+        return value
+    return _NOT_XML.sub("", value)
 
 
 def document(section: str, **attrs) -> "tuple[etree._Element, etree._Element]":
@@ -38,10 +41,7 @@ def document(section: str, **attrs) -> "tuple[etree._Element, etree._Element]":
 def child(parent, tag: str, **attrs) -> etree._Element:
     """A sub-element whose attribute values pass through :func:`text` (hyphenated names
     via ``**{"number-alias": …}``)."""
-    node = etree.SubElement(parent, tag)
-    for name, value in attrs.items():
-        node.set(name, text(value))
-    return node
+    return etree.SubElement(parent, tag, {name: text(value) for name, value in attrs.items()})
 
 
 def param(parent, name: str, value, tag: str = "param") -> etree._Element:
