@@ -31,7 +31,12 @@ def request_bytes(body: bytes, path: str = "/fscluster") -> bytes:
 
 def one(port: int, payload: bytes, timeout: float):
     started = time.perf_counter()
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+    # socket() + connect(), not create_connection(): under gevent that one resolves even
+    # "127.0.0.1" through getaddrinfo on a thread pool — a thread hop per request, which
+    # cost the generator more CPU than the request itself and starved the server measured.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", port))
         sock.sendall(payload)
         chunks = []
         while True:

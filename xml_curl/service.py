@@ -71,18 +71,29 @@ class LookupService:
         # No more lookups on the DB at once than the pool keeps connections: beyond that the
         # pool would open (and close) an overflow connection per request — a TCP connect and
         # a MariaDB handshake each — so the queue waits here instead, within the deadline.
-        # gevent's semaphore, not threading's: it wakes waiters first come, first served
-        # (threading's lets a newcomer take a slot a woken waiter was promised, which then
-        # waits again at the back — a p99 of hundreds of ms in the cold benchmark).
+        # gevent's semaphore, not threading's: it serves waiters first come, first served
+        # (threading's lets a newcomer take the slot a woken waiter was promised, which then
+        # queues again at the back: cold-benchmark p99 150–470 ms, 60–100 ms with gevent's).
         self._db_slots = gevent.lock.BoundedSemaphore(db_concurrency)
         self._monotonic = time.monotonic
         self._unavailable_logged_at, self._unavailable_count = float("-inf"), 0
+        #: kind -> (fetch: rows from an open connection, render: rows -> bytes). Rendering
+        #: happens after the DB slot and its pooled connection are given back.
         self._lookups = {
-            rq.USER: self._user(directory.render_user),
-            rq.MESSAGE_COUNT: self._user(directory.render_message_count),
-            rq.REVERSE_AUTH: self._user(directory.render_reverse_auth),
-            rq.GROUP_CALL: self._group_call, rq.GATEWAYS: self._gateways,
-            rq.DOMAIN: self._domain, rq.DIALPLAN: self._dialplan, rq.SOFIA: self._sofia}
+            rq.USER: (_fetch_user, _found(directory.render_user)),
+            rq.MESSAGE_COUNT: (_fetch_user, _found(directory.render_message_count)),
+            rq.REVERSE_AUTH: (_fetch_user, _found(directory.render_reverse_auth)),
+            rq.GROUP_CALL: (lambda conn, request: queries.call_group_members(
+                conn, request.domain), _render_group_call),
+            rq.GATEWAYS: (lambda conn, request: queries.domain_names(conn),
+                          _found(directory.render_domains)),
+            rq.DOMAIN: (lambda conn, request: queries.domain_names(conn, request.domain),
+                        _found(directory.render_domains)),
+            rq.DIALPLAN: (lambda conn, request: queries.dialplan_rows(
+                conn, request.context, request.hostname), _render_dialplan),
+            rq.SOFIA: (lambda conn, request: queries.sofia_data(conn, request.hostname),
+                       self._render_sofia)}
+
 
     def answer(self, request: rq.XmlRequest) -> Answer:
         kind = request.kind
@@ -104,18 +115,19 @@ class LookupService:
 
     def _from_db(self, kind: str, request: rq.XmlRequest, key: Optional[str]) -> Answer:
         """Look up in the DB; cache the answer under ``key`` (None: do not cache)."""
-        lookup = self._lookups[kind]
+        fetch, render = self._lookups[kind]
         if not self._db_slots.acquire(timeout=self.db_deadline):
             self._log_unavailable(kind, PoolTimeout("every DB slot busy for the whole deadline"))
             return Answer(UNAVAILABLE, b"database busy\n", "unavailable")
         try:
-            body = self.db.retrying(lambda conn: lookup(conn, request), write=False,
+            rows = self.db.retrying(lambda conn: fetch(conn, request), write=False,
                                     deadline=self.db_deadline)
         except (DatabaseUnavailable, PoolTimeout) as exc:  # down, or every connection busy
             self._log_unavailable(kind, exc)
             return Answer(UNAVAILABLE, b"database unavailable\n", "unavailable")
         finally:
             self._db_slots.release()
+        body = render(request, rows)
         if key is not None:
             ttl = self._ttl(body)
             self.cache.set(key, body, ttl)
@@ -156,37 +168,28 @@ class LookupService:
             return None
         return (kind,) + values
 
-    # ------------------------------------------------------------------ lookups (in a DB unit)
-    @staticmethod
-    def _user(render):
-        def lookup(conn, request):
-            record = queries.find_user(conn, request.domain, request.user)
-            return NOT_FOUND if record is None else render(record)
-        return lookup
-
-    @staticmethod
-    def _group_call(conn, request):
-        members = queries.call_group_members(conn, request.domain)
-        if members is None:
-            return NOT_FOUND
-        return directory.render_group_call(request.domain, directory.call_groups(members))
-
-    @staticmethod
-    def _gateways(conn, request):
-        names = queries.domain_names(conn)
-        return directory.render_domains(names) if names else NOT_FOUND
-
-    @staticmethod
-    def _domain(conn, request):
-        names = queries.domain_names(conn, request.domain)
-        return directory.render_domains(names) if names else NOT_FOUND
-
-    @staticmethod
-    def _dialplan(conn, request):
-        exists, rows = queries.dialplan_rows(conn, request.context, request.hostname)
-        return dialplan.render_dialplan(request.context, rows) if exists else NOT_FOUND
-
-    def _sofia(self, conn, request):
-        global_settings, profiles, held = queries.sofia_data(conn, request.hostname)
+    # ------------------------------------------------------------------ renderers
+    def _render_sofia(self, request, rows):
+        global_settings, profiles, held = rows
         chosen = sofia.select_profiles(profiles, self.vip_names, frozenset(held))
         return sofia.render_sofia(global_settings, chosen, self.vip_names, self.vip_settings)
+
+
+def _fetch_user(conn, request):
+    return queries.find_user(conn, request.domain, request.user)
+
+
+def _found(render):
+    """A renderer for a lookup whose miss is None or empty: FreeSWITCH's "not found"."""
+    return lambda request, rows: render(rows) if rows else NOT_FOUND
+
+
+def _render_group_call(request, members):
+    if members is None:
+        return NOT_FOUND
+    return directory.render_group_call(request.domain, directory.call_groups(members))
+
+
+def _render_dialplan(request, rows):
+    exists, plan = rows
+    return dialplan.render_dialplan(request.context, plan) if exists else NOT_FOUND

@@ -46,7 +46,7 @@ def child(parent, tag: str, **attrs) -> etree._Element:
 
 def param(parent, name: str, value, tag: str = "param") -> etree._Element:
     """``<param name=… value=…/>`` (or ``<variable …/>`` with ``tag``)."""
-    return child(parent, tag, name=name, value=value)
+    return etree.SubElement(parent, tag, {"name": text(name), "value": text(value)})
 
 
 def serialize(root) -> bytes:
