@@ -76,6 +76,8 @@ def make_engine(url: str, connect_timeout: float, *, reads: bool = False) -> Eng
     engine = create_engine(url, pool_recycle=300, pool_size=10, max_overflow=20,
                            pool_timeout=connect_timeout, connect_args=connect_args, **policy)
     event.listen(engine, "handle_error", _drop_unusable_node_connection)
+    if not reads and engine.dialect.name in ("mysql", "mariadb"):
+        event.listen(engine, "connect", _bound_idle_write_transactions)
     return engine
 
 
@@ -99,6 +101,32 @@ def _drop_unusable_node_connection(context) -> None:
     args = getattr(context.original_exception, "args", ())
     if args and args[0] in NODE_UNUSABLE_MYSQL_CODES:
         context.is_disconnect = True
+
+
+#: Seconds a write transaction may sit idle (waiting for its client's next statement) before
+#: MariaDB ends the session. A PBX host that dies mid-transaction sends no FIN — its link is
+#: gone — so without this its session, and the row locks it holds (a VIP lease being renewed,
+#: registrations being re-homed), would live on until ``wait_timeout`` (8 h by default): the
+#: survivor's claim would wait out ``innodb_lock_wait_timeout`` (50 s) and fail, again and
+#: again. The agent's own transactions last milliseconds; VRRP needs ~3 s to declare a host
+#: dead, so by then the orphan has at most ~2 s left.
+IDLE_WRITE_TRANSACTION_TIMEOUT = 5
+#: MariaDB ≥ 10.3 knows the variable; another server answers "unknown system variable".
+_UNKNOWN_SYSTEM_VARIABLE = 1193
+
+
+def _bound_idle_write_transactions(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET SESSION idle_write_transaction_timeout = "
+                       f"{IDLE_WRITE_TRANSACTION_TIMEOUT}")
+    except Exception as exc:  # noqa: BLE001 - only the "no such variable" case is expected
+        if getattr(exc, "args", (None,))[0] != _UNKNOWN_SYSTEM_VARIABLE:
+            raise
+        log.warning("server has no idle_write_transaction_timeout: a host dying mid-"
+                    "transaction keeps its locks until wait_timeout")
+    finally:
+        cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

@@ -12,8 +12,7 @@ import gevent
 from gevent.server import StreamServer
 
 from esl_apps.protocol import CommandParser, encode_frame
-
-AUTH_REQUEST = b"Content-Type: auth/request\n\n"
+from fsemu.listener import AUTH_REQUEST
 
 
 def reply(text: str, **headers) -> bytes:

@@ -92,3 +92,31 @@ def test_tls_to_the_db_is_opt_in_through_the_url():
     asked = pymysql_args("mysql+pymysql://u:p@db/fs?ssl_ca=/etc/mysql/ca.pem", 3.0)
     assert "ssl_disabled" not in asked
 
+
+
+@pytest.mark.integration
+def test_a_write_transaction_a_dead_host_left_open_frees_its_locks(mariadb_db):
+    """A host that dies mid-transaction sends no FIN: its session and row locks stay on the
+    DB. ``idle_write_transaction_timeout`` (set on every write connection) ends the session,
+    so the survivor's claim on the VIP goes through instead of waiting out lock timeouts."""
+    from esl_apps import vip_claims
+    from fscluster.db import Database
+    from fscluster.schema import cluster_vips
+
+    with mariadb_db.write.begin() as conn:
+        conn.execute(cluster_vips.insert().values(
+            vip_name="vip1", address="198.18.0.101", owner_node="pbx1", lease_expires=0,
+            epoch=3))
+    dead = mariadb_db.write.connect()              # pbx1's session, frozen mid-renewal
+    dead.begin()
+    dead.execute(cluster_vips.update().where(cluster_vips.c.vip_name == "vip1")
+                 .values(lease_expires=1))
+    survivor = Database(mariadb_db.url)
+    try:
+        claim = vip_claims.claim(survivor, "vip1", "198.18.0.101", "pbx3", lease=1.5)
+    finally:
+        survivor.dispose()
+    assert (claim.former_owner, claim.epoch) == ("pbx1", 4)
+    with pytest.raises(OperationalError):          # the orphan was ended by the server
+        dead.execute(text("SELECT 1"))
+    dead.invalidate()

@@ -1,7 +1,7 @@
 """The service as FreeSWITCH meets it: a real ``fscluster-xmlcurl`` process over HTTP, with
 real memcached and MariaDB (and SQLite): warm and cold answers, a DB change served within
 the generation poll bound, memcached killed mid-run, the DB stopped with a warm and a cold
-cache. Each test has its own memcached: fresh test databases reach the same generation
+cache, the DB hanging. Each test has its own memcached: fresh test databases reach the same generation
 numbers, so a shared one would hand one test's answers to another."""
 import json
 import os
@@ -9,6 +9,7 @@ import os
 import pytest
 from lxml import etree
 from sqlalchemy import update
+from sqlalchemy.engine import make_url
 
 from fscluster import schema, seed
 from fscluster.config import Config
@@ -16,6 +17,7 @@ from fscluster.db import Database
 from tests.servers.mariadb import MariaDB
 from tests.servers.memcached import Memcached
 from tests.servers.proc import wait_for
+from tests.servers.tcpproxy import TcpProxy
 from tests.xml_curl_support import XmlCurlProcess, fixture_body, fixture_names
 from xml_curl import xmldoc
 
@@ -146,3 +148,27 @@ def test_db_stopped_warm_cache_answers_cold_gets_503_then_recovers(tmp_path, own
             service.stop()
     finally:
         mariadb.stop()
+
+
+def test_a_hung_db_is_abandoned_before_freeswitch_gives_up(tmp_path, seeded_mariadb):
+    """A black-holed DB (connections up, no answer ever) gets a 503 within what the rendered
+    binding timeout is derived from (``xml_curl_answer_within``: 1 + 4 s here) — not after
+    PyMySQL's read timeout (3 × 4 = 12 s); the abandoned connection is dropped, not pooled,
+    and answers come back once the DB does."""
+    url = make_url(seeded_mariadb.url)
+    proxy = TcpProxy("127.0.0.1", (url.host, url.port))
+    service = start(tmp_path, url.set(port=proxy.port).render_as_string(hide_password=False),
+                    FSCLUSTER_CACHE_LOCAL_ENTRIES="0", FSCLUSTER_XML_CURL_DB_DEADLINE="1",
+                    FSCLUSTER_DB_CONNECT_TIMEOUT="4")
+    try:
+        assert service.post(user_body("1001"))[0] == 200
+        proxy.set_hung(True)
+        for user in ("1002", "1003"):           # the second may also refresh the generation
+            status, body, headers = service.post(user_body(user), timeout=5 + 3)
+            assert (status, headers["X-Fscluster-Source"]) == (503, "unavailable")
+        proxy.set_hung(False)
+        wait_for(lambda: service.post(user_body("1002"))[0] == 200, 30, "answers again")
+        assert service.post(user_body("1004"))[0] == 200
+    finally:
+        service.stop()
+        proxy.close()

@@ -70,11 +70,11 @@ class XmlCurlProcess:
         return self
 
     def post(self, body: bytes, headers: Optional[Dict[str, str]] = None,
-             method: str = "POST") -> Tuple[int, bytes, Dict[str, str]]:
+             method: str = "POST", timeout: float = 15) -> Tuple[int, bytes, Dict[str, str]]:
         request = urllib.request.Request(self.url, data=body if method == "POST" else None,
                                          method=method, headers=headers or {})
         try:
-            with urllib.request.urlopen(request, timeout=15) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, response.read(), dict(response.headers)
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read(), dict(exc.headers)

@@ -18,10 +18,10 @@ from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
 from fscluster.cache import Cache, GenerationClock  # noqa: E402
 from fscluster.db import Database  # noqa: E402
 from fscluster.entrypoint import load_config  # noqa: E402
-from fscluster.freeswitch_conf import vip_profile_forced  # noqa: E402
+from fscluster.freeswitch_conf import vip_profile_forced, xml_curl_answer_within  # noqa: E402
 from xml_curl.app import make_app  # noqa: E402
 from xml_curl.local_cache import LocalCache  # noqa: E402
-from xml_curl.service import LookupService  # noqa: E402
+from xml_curl.service import LookupService, within  # noqa: E402
 
 #: How long one client connection may stay silent (reading a request, writing an answer).
 CLIENT_TIMEOUT = 10.0
@@ -42,11 +42,14 @@ def build(config):
     db = Database.from_config(config)
     cache = Cache(config.memcached_servers, config.memcached_timeout,
                   socket_module=gevent.socket)
-    clock = GenerationClock(db.generation, config.generation_poll)
+    # the request that refreshes the generation must not wait long on a hung DB either
+    clock = GenerationClock(lambda: within(config.xml_curl_db_deadline, db.generation),
+                            config.generation_poll)
     clock.refresh()  # before serving, so concurrent first requests do not all see "unknown"
     service = LookupService(db, cache, clock, vip_names={v.name for v in config.vips},
                             cache_ttl=config.cache_ttl, negative_ttl=config.negative_ttl,
                             db_deadline=config.xml_curl_db_deadline,
+                            answer_within=xml_curl_answer_within(config),
                             local=LocalCache(config.cache_local_entries),
                             db_concurrency=db.read.pool.size(),
                             vip_settings=vip_profile_forced(config))

@@ -15,12 +15,15 @@
 - DB down → the generation stays at its last value, so a warm cache keeps answering; on a
   miss the answer is HTTP 503 — never "not found" for a user who may exist — so FreeSWITCH
   falls back to its next binding or static XML. Nothing is cached then, and it is logged.
+- A DB that stops answering (a black-holed node: the connection stays up, nothing comes
+  back) is abandoned after ``answer_within`` — what FreeSWITCH's binding timeout is derived
+  from — not after PyMySQL's read timeout: the connection is dropped, the answer is 503.
 """
 import dataclasses
 import logging
 import re
 import time
-from typing import AbstractSet, Mapping, Optional, Tuple
+from typing import AbstractSet, Callable, Mapping, Optional, Tuple, TypeVar
 
 import gevent.lock
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -33,6 +36,7 @@ from xml_curl.local_cache import LocalCache
 from xml_curl.xmldoc import NOT_FOUND
 
 log = logging.getLogger("fscluster.xml_curl")
+T = TypeVar("T")
 
 #: The widest identifier column a lookup compares against (String(255)).
 MAX_IDENTIFIER = 255
@@ -59,8 +63,8 @@ class LookupService:
 
     def __init__(self, db: Database, cache: Cache, clock: GenerationClock, *,
                  vip_names: AbstractSet[str], cache_ttl: int, negative_ttl: int,
-                 db_deadline: float, local: Optional[LocalCache] = None,
-                 db_concurrency: int = 10,
+                 db_deadline: float, answer_within: Optional[float] = None,
+                 local: Optional[LocalCache] = None, db_concurrency: int = 10,
                  vip_settings: Mapping[str, str] = sofia.FORCED_VIP_PROFILE):
         self.db, self.cache, self.clock = db, cache, clock
         self.local = local if local is not None else LocalCache(0)
@@ -68,6 +72,9 @@ class LookupService:
         self.vip_settings = dict(vip_settings)
         self.cache_ttl, self.negative_ttl = cache_ttl, negative_ttl
         self.db_deadline = db_deadline
+        #: The hard bound on an answer's DB work — generation refresh, slot wait, retries —
+        #: ≥ db_deadline: a connection attempt under way when the deadline passes may finish.
+        self.answer_within = max(db_deadline, answer_within or db_deadline)
         # No more lookups on the DB at once than the pool keeps connections: beyond that the
         # pool would open (and close) an overflow connection per request — a TCP connect and
         # a MariaDB handshake each — so the queue waits here instead, within the deadline.
@@ -94,15 +101,15 @@ class LookupService:
             rq.SOFIA: (lambda conn, request: queries.sofia_data(conn, request.hostname),
                        self._render_sofia)}
 
-
     def answer(self, request: rq.XmlRequest) -> Answer:
         kind = request.kind
         parts = self._key_parts(kind, request)
         if parts is None:
             return Answer(OK, NOT_FOUND, "none")
+        give_up = self._monotonic() + self.answer_within  # the generation refresh counts too
         generation = self.clock.current()
         if generation <= 0:  # not read from the DB yet: any key would be a guess
-            return self._from_db(kind, request, key=None)
+            return self._from_db(kind, request, None, give_up)
         key = cache_key(generation, *parts)
         cached = self.local.get(key)
         if cached is not None:
@@ -111,17 +118,24 @@ class LookupService:
         if cached is not None:
             self.local.set(key, cached, self._ttl(cached))
             return Answer(OK, cached, "memcached")
-        return self._from_db(kind, request, key)
+        return self._from_db(kind, request, key, give_up)
 
-    def _from_db(self, kind: str, request: rq.XmlRequest, key: Optional[str]) -> Answer:
-        """Look up in the DB; cache the answer under ``key`` (None: do not cache)."""
+    def _left(self, give_up: float) -> float:
+        return max(0.0, give_up - self._monotonic())
+
+    def _from_db(self, kind: str, request: rq.XmlRequest, key: Optional[str],
+                 give_up: float) -> Answer:
+        """Look up in the DB by ``give_up`` (monotonic); cache the answer under ``key``
+        (None: do not cache). Waiting for a slot and retrying errors stop at ``db_deadline``;
+        a DB that does not answer at all is abandoned at ``give_up``."""
         fetch, render = self._lookups[kind]
-        if not self._db_slots.acquire(timeout=self.db_deadline):
+        if not self._db_slots.acquire(timeout=min(self.db_deadline, self._left(give_up))):
             self._log_unavailable(kind, PoolTimeout("every DB slot busy for the whole deadline"))
             return Answer(UNAVAILABLE, b"database busy\n", "unavailable")
         try:
-            rows = self.db.retrying(lambda conn: fetch(conn, request), write=False,
-                                    deadline=self.db_deadline)
+            rows = within(self._left(give_up), lambda: self.db.retrying(
+                lambda conn: fetch(conn, request), write=False,
+                deadline=min(self.db_deadline, self._left(give_up))))
         except (DatabaseUnavailable, PoolTimeout) as exc:  # down, or every connection busy
             self._log_unavailable(kind, exc)
             return Answer(UNAVAILABLE, b"database unavailable\n", "unavailable")
@@ -173,6 +187,21 @@ class LookupService:
         global_settings, profiles, held = rows
         chosen = sofia.select_profiles(profiles, self.vip_names, frozenset(held))
         return sofia.render_sofia(global_settings, chosen, self.vip_names, self.vip_settings)
+
+
+def within(seconds: float, work: Callable[[], T]) -> T:
+    """``work()``, abandoned after ``seconds`` with :class:`DatabaseUnavailable`.
+
+    gevent's own Timeout (a BaseException) interrupts the socket wait, so SQLAlchemy treats
+    it as an exit exception and invalidates the connection rather than pool it half-read;
+    only then is it turned into the error callers handle."""
+    with gevent.Timeout(max(0.0, seconds)) as timer:
+        try:
+            return work()
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            raise DatabaseUnavailable(f"no answer from the DB within {seconds:.1f} s") from None
 
 
 def _fetch_user(conn, request):

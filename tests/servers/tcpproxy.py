@@ -1,4 +1,5 @@
-"""A TCP forwarder that a test can cut: how one node loses its DB while the others keep it.
+"""A TCP forwarder that a test can cut (how one node loses its DB while the others keep it)
+or hang (connections stay up, nothing gets through: a black-holed server).
 
 It also bridges address spaces: a process in a network namespace cannot reach 127.0.0.1 of
 the root namespace, so the proxy listens on the bridge address and forwards to loopback.
@@ -6,6 +7,7 @@ Plain threads (not gevent), so it keeps forwarding while the test thread blocks.
 """
 import socket
 import threading
+import time
 from typing import List, Tuple
 
 from tests.servers.proc import free_port
@@ -17,6 +19,7 @@ class TcpProxy:
         self.listen_host = listen_host
         self.port = free_port()
         self.cut = False
+        self.hung = False
         self._listener = socket.create_server((listen_host, self.port))
         self._listener.settimeout(0.5)
         self._sockets: List[socket.socket] = []
@@ -46,13 +49,14 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
+                while self.hung and not self._stopped:
+                    time.sleep(0.01)
                 dst.sendall(data)
         except OSError:
             pass
@@ -62,6 +66,10 @@ class TcpProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+    def set_hung(self, hung: bool) -> None:
+        """Hung: connections stay open, but what is sent is held until unhung."""
+        self.hung = hung
 
     def set_cut(self, cut: bool) -> None:
         """Cut: every open connection dies and new ones are closed at once."""
