@@ -11,10 +11,15 @@ client: 20 000 ``sofia::register`` events then 1 000 ``CHANNEL_CREATE``.
 - ``rss_mb``: the agent's resident memory once 20 000 registrations and 1 000 channels are
   mirrored
 Targets (issue 3): ≥ 10 000 events/s, ratio ≥ 0.5, RSS < 100 MB.
+
+``ROUNDS`` interleaved agent/floor rounds (the floor's 20 000 events take well under a
+second, so one burst of background load moves it a lot): rates and the ratio are medians
+(the ratio taken per round), RSS the largest seen.
 """
 import os
 from select import select as readable_within
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +35,7 @@ from tests.servers.mariadb import MariaDB
 from tests.servers.proc import free_port, wait_for
 
 REGISTRATIONS, CHANNELS = 20_000, 1_000
+ROUNDS = 3
 NODE = "benchpbx"
 DEADLINE = 60.0
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -114,22 +120,28 @@ def run() -> dict:
     try:
         mariadb.install()
         mariadb.start()
-        url = mariadb.create_database("bench_agent")
-        db = Database(url)
-        db.create_schema()
         storm = subprocess.Popen(
             [sys.executable, "-m", "bench.esl_storm", "--port", str(port), "--switchname", NODE,
              "--registrations", str(REGISTRATIONS), "--channels", str(CHANNELS)],
             cwd=ROOT, stdout=subprocess.PIPE)
         if storm.stdout.readline().strip() != b"ready":
             raise RuntimeError("storm server did not start")
-        agent = _agent(workdir, url, port, storm, db)
-        floor = _greenswitch_floor(port, storm)
-        db.dispose()
-        return {"agent.events_per_s": round(agent["events_per_s"]),
-                "agent.parse_floor_per_s": round(floor),
-                "agent.ratio": round(agent["events_per_s"] / floor, 3),
-                "agent.rss_mb": round(agent["rss_mb"], 1)}
+        agents, floors = [], []
+        for index in range(ROUNDS):
+            # a fresh database per round: emptying the tables would leave InnoDB purging
+            # 20 000 deleted rows under the next round
+            url = mariadb.create_database(f"bench_agent_{index}")
+            db = Database(url)
+            db.create_schema()
+            agents.append(_agent(workdir, url, port, storm, db))
+            db.dispose()
+            floors.append(_greenswitch_floor(port, storm))
+        return {"agent.events_per_s": round(statistics.median(
+                    a["events_per_s"] for a in agents)),
+                "agent.parse_floor_per_s": round(statistics.median(floors)),
+                "agent.ratio": round(statistics.median(
+                    a["events_per_s"] / f for a, f in zip(agents, floors)), 3),
+                "agent.rss_mb": round(max(a["rss_mb"] for a in agents), 1)}
     finally:
         if storm is not None:
             storm.kill()

@@ -2,7 +2,9 @@
 
 The rig is the integration tests' (tests/servers/pbx_cluster.py): three network namespaces
 with real keepalived (advert_int 1, unicast, nopreempt), the real ``fscluster-agent`` process
-per node, an emulated FreeSWITCH per node, one real MariaDB. pbx1 holds vip1 with
+per node, an emulated FreeSWITCH per node, one real MariaDB — with the product's default
+``lease_seconds`` (1.5; the tests use 3), which lapses before VRRP declares the host dead, so
+the claim does not wait out a dead owner's lease. pbx1 holds vip1 with
 ``REGISTRATIONS`` registrations and ``CALLS`` tracked calls; at t0 the whole host dies
 (keepalived and FreeSWITCH killed, link down).
 
@@ -25,6 +27,7 @@ import time
 
 from sqlalchemy import func, select
 
+from fscluster.config import Config
 from fscluster.db import Database
 from fscluster.fs_tables import registrations, sip_registrations
 from fscluster.schema import cluster_events, cluster_registrations, cluster_vips
@@ -92,7 +95,7 @@ def run() -> dict:
         mariadb.create_database(name)
         db = Database(mariadb.url(name))
         db.create_schema()
-        rig = PbxCluster(workdir, mariadb, name).start()
+        rig = PbxCluster(workdir, mariadb, name, lease_seconds=Config().lease_seconds).start()
         vip1 = rig.net.vip_address(1)
         rig.net.wait_holder(vip1, "pbx1", 30)
         wait_for(lambda: _takeover_event(db, "vip1", "pbx1") is not None, 30, "pbx1 serves vip1")
