@@ -178,15 +178,19 @@ class Database:
                 with unit() as conn:
                     return work(conn)
             except DBAPIError as exc:
-                if not is_retryable(exc) or time.monotonic() + delay > give_up:
+                left = give_up - time.monotonic()
+                if not is_retryable(exc) or left <= 0:
                     if is_retryable(exc) or isinstance(exc, OperationalError):
                         raise DatabaseUnavailable(
                             f"{self.describe()}: {_short(exc)} (after {attempt} attempts)"
                         ) from exc
                     raise
+                # the last wait is cut to the deadline, where one more attempt is made: the
+                # whole budget is used (a Galera view change can outlast the first ~0.9 s)
+                pause = min(delay, left)
                 log.warning("db retry", extra={"attempt": attempt, "error": _short(exc),
-                                               "delay_ms": round(delay * 1000)})
-                time.sleep(delay)
+                                               "delay_ms": round(pause * 1000)})
+                time.sleep(pause)
                 delay = min(delay * 2, 1.0) * (0.8 + 0.4 * random.random())
 
     def create_schema(self) -> None:

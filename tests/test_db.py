@@ -48,6 +48,22 @@ def test_retrying_gives_up_with_database_unavailable(sqlite_db):
     assert len(calls) > 1
 
 
+def test_retrying_makes_a_last_attempt_at_the_deadline(sqlite_db, monkeypatch):
+    """The backoff's last wait is cut to the deadline, not skipped: the budget is used up."""
+    now = [0.0]
+    monkeypatch.setattr("fscluster.db.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("fscluster.db.time.sleep", lambda s: now.__setitem__(0, now[0] + s))
+    attempts = []
+
+    def unready_until_1_4s(conn):
+        attempts.append(now[0])
+        if now[0] < 1.4:
+            raise _error(1047, "WSREP has not yet prepared node for application use")
+        return "answered"
+    assert sqlite_db.retrying(unready_until_1_4s, deadline=1.5) == "answered"
+    assert attempts[-1] == pytest.approx(1.5) and len(attempts) >= 5
+
+
 def test_non_retryable_error_propagates_at_once(sqlite_db):
     calls = []
 
