@@ -18,6 +18,7 @@ import random
 import time
 from typing import Callable, Optional, TypeVar
 
+import gevent
 from sqlalchemy import create_engine, event, insert, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -223,6 +224,22 @@ class Database:
         self.write.dispose()
         if self.read is not self.write:
             self.read.dispose()
+
+
+def within(seconds: float, work: Callable[[], T]) -> T:
+    """``work()``, abandoned after ``seconds`` with :class:`DatabaseUnavailable` (in a
+    gevent-patched process: a blocking socket cannot be interrupted).
+
+    gevent's own Timeout (a BaseException) interrupts the socket wait, so SQLAlchemy treats
+    it as an exit exception and invalidates the connection rather than pool it half-read;
+    only then is it turned into the error callers handle."""
+    with gevent.Timeout(max(0.0, seconds)) as timer:
+        try:
+            return work()
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            raise DatabaseUnavailable(f"no answer from the DB within {seconds:.1f} s") from None
 
 
 def _short(exc: BaseException) -> str:

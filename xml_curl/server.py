@@ -16,12 +16,12 @@ from gevent.pool import Pool  # noqa: E402
 from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
 
 from fscluster.cache import Cache, GenerationClock  # noqa: E402
-from fscluster.db import Database  # noqa: E402
+from fscluster.db import Database, within  # noqa: E402
 from fscluster.entrypoint import load_config  # noqa: E402
 from fscluster.freeswitch_conf import vip_profile_forced, xml_curl_answer_within  # noqa: E402
 from xml_curl.app import make_app  # noqa: E402
 from xml_curl.local_cache import LocalCache  # noqa: E402
-from xml_curl.service import LookupService, within  # noqa: E402
+from xml_curl.service import LookupService  # noqa: E402
 
 #: How long one client connection may stay silent (reading a request, writing an answer).
 CLIENT_TIMEOUT = 10.0

@@ -23,20 +23,19 @@ import dataclasses
 import logging
 import re
 import time
-from typing import AbstractSet, Callable, Mapping, Optional, Tuple, TypeVar
+from typing import AbstractSet, Mapping, Optional, Tuple
 
 import gevent.lock
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from fscluster.cache import Cache, GenerationClock, cache_key
-from fscluster.db import Database
+from fscluster.db import Database, within
 from fscluster.errors import DatabaseUnavailable
 from xml_curl import dialplan, directory, queries, request as rq, sofia
 from xml_curl.local_cache import LocalCache
 from xml_curl.xmldoc import NOT_FOUND
 
 log = logging.getLogger("fscluster.xml_curl")
-T = TypeVar("T")
 
 #: The widest identifier column a lookup compares against (String(255)).
 MAX_IDENTIFIER = 255
@@ -133,9 +132,10 @@ class LookupService:
             self._log_unavailable(kind, PoolTimeout("every DB slot busy for the whole deadline"))
             return Answer(UNAVAILABLE, b"database busy\n", "unavailable")
         try:
-            rows = within(self._left(give_up), lambda: self.db.retrying(
+            left = self._left(give_up)
+            rows = within(left, lambda: self.db.retrying(
                 lambda conn: fetch(conn, request), write=False,
-                deadline=min(self.db_deadline, self._left(give_up))))
+                deadline=min(self.db_deadline, left)))
         except (DatabaseUnavailable, PoolTimeout) as exc:  # down, or every connection busy
             self._log_unavailable(kind, exc)
             return Answer(UNAVAILABLE, b"database unavailable\n", "unavailable")
@@ -187,21 +187,6 @@ class LookupService:
         global_settings, profiles, held = rows
         chosen = sofia.select_profiles(profiles, self.vip_names, frozenset(held))
         return sofia.render_sofia(global_settings, chosen, self.vip_names, self.vip_settings)
-
-
-def within(seconds: float, work: Callable[[], T]) -> T:
-    """``work()``, abandoned after ``seconds`` with :class:`DatabaseUnavailable`.
-
-    gevent's own Timeout (a BaseException) interrupts the socket wait, so SQLAlchemy treats
-    it as an exit exception and invalidates the connection rather than pool it half-read;
-    only then is it turned into the error callers handle."""
-    with gevent.Timeout(max(0.0, seconds)) as timer:
-        try:
-            return work()
-        except gevent.Timeout as exc:
-            if exc is not timer:
-                raise
-            raise DatabaseUnavailable(f"no answer from the DB within {seconds:.1f} s") from None
 
 
 def _fetch_user(conn, request):
