@@ -19,7 +19,10 @@ system-deps:
 
 # The service on the embedded SQLite default (var/fscluster.sqlite, demo tenant demo.local);
 # memcached on 127.0.0.1:11211 is used when running (the cache fails open without it).
-run: venv
+# A fresh Debian may lack python3-venv, the only system package this needs.
+run:
+	./scripts/install-system-deps.sh python3-venv
+	$(MAKE) --no-print-directory venv
 	mkdir -p var
 	$(VENV)/bin/fscluster db seed --domains 1 --extensions 20
 	@echo "--- paste into FreeSWITCH's autoload_configs/xml_curl.conf.xml (fscluster render xml_curl):"

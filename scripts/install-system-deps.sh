@@ -7,8 +7,12 @@
 # its listener; the galera agent's health query and doctor use the mariadb client protocol only.
 # lua5.3 runs lua/fscluster.lua (the fs_cli hooks) in tests with FreeSWITCH's Lua API stubbed.
 set -euo pipefail
+# With arguments, only those packages (`make run` needs python3-venv alone).
 packages=(mariadb-server mariadb-client galera-4 mariadb-backup haproxy memcached keepalived
           iproute2 procps rsync socat python3-venv lua5.3)
+if [ $# -gt 0 ]; then
+    packages=("$@")
+fi
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
