@@ -63,8 +63,7 @@ class PbxCluster:
                 self._write_config(node)
             for node in NODES:
                 self.start_agent(node)
-            for node in NODES:
-                self.start_keepalived(node)
+            self._start_keepalived_rolling()
         except Exception:
             self.close()
             raise
@@ -132,6 +131,19 @@ format = text
         socket_path = self.configs[node].agent_socket
         wait_for(lambda: server.alive() and os.path.exists(socket_path),
                  30, f"agent {node} control socket")
+
+    def _start_keepalived_rolling(self) -> None:
+        """Designated masters first, the passive node once they hold their VIPs. With
+        ``nopreempt`` a simultaneous start is a race decided by 16 ms of priority skew
+        (docs/failover.md, "Cold start"), which a loaded CI host loses now and then."""
+        masters = [node for node in NODES if any(v.master == node for v in self.vips)]
+        for node in masters:
+            self.start_keepalived(node)
+        for vip in self.vips:
+            self.net.wait_holder(vip.address, vip.master, 30)
+        for node in NODES:
+            if node not in masters:
+                self.start_keepalived(node)
 
     def start_keepalived(self, node: str) -> None:
         self.net.start_keepalived(node, render_keepalived_conf(self.configs[node], node))
