@@ -20,10 +20,7 @@ Targets (issue 2): warm ≥ 70 % of floor, p99 < 10 ms, cold ≥ 25 % of floor.
 The machine is shared, so floor, warm and cold are measured in interleaved short rounds and
 each figure is the median of its rounds: a burst of background load hits all of them alike.
 With two or more CPUs the service under test (every variant, the floor too) runs on CPU 0
-and everything else — MariaDB, memcached, the load generator — on the others: in production
-the Galera nodes are other machines, and a MariaDB sharing the service's core is woken onto
-it by each query (the kernel's wake-affine placement), which measured the scheduler's
-ping-pong rather than the service.
+and everything else — MariaDB, memcached, the load generator — on the others (bench/cpus.py).
 """
 import json
 import os
@@ -33,8 +30,8 @@ import sys
 import tempfile
 import shutil
 from pathlib import Path
-from typing import List
 
+from bench import cpus
 from fscluster import seed
 from fscluster.config import Config
 from fscluster.db import Database
@@ -89,20 +86,10 @@ def _load(port: int, bodies: str, seconds: float = SECONDS, requests: int = 10_0
     return result
 
 
-def _isolate_cpu0() -> List[str]:
-    """Move this process (and so the servers and load it starts) off CPU 0; the argv
-    prefix that starts a service on CPU 0. No-op on a single CPU."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return []
-    os.sched_setaffinity(0, cpus[1:])
-    return ["taskset", "-c", str(cpus[0])]
-
-
 def run() -> dict:
     workdir = tempfile.mkdtemp(prefix=f"fscluster-bench-xc-{os.getpid()}-")
     affinity = os.sched_getaffinity(0)
-    on_cpu0 = _isolate_cpu0()
+    on_cpu0 = cpus.isolate_cpu0()
     mariadb = MariaDB(workdir, name="mariadb-bench")
     memcached = Memcached(workdir)
     processes = []

@@ -13,8 +13,8 @@ them: the batch goes back under newer changes and is retried; the buffer is boun
 Everything is scoped to this node: deletes carry ``node = <this node>``, and :meth:`replace`
 (the resync) removes only this node's rows, so agents sharing one DB never touch each
 other's rows. Upserts are the only dialect-specific SQL, in :func:`upsert_statement`; on
-MariaDB their rows skip SQLAlchemy's per-row parameter handling (:func:`driver_sql`), which
-cost a storm about as much CPU as parsing the events.
+MariaDB their rows skip SQLAlchemy's per-row parameter handling and PyMySQL's per-value
+escaping (:func:`multirow`), which cost a storm more CPU than parsing the events.
 """
 import functools
 import logging
@@ -27,6 +27,7 @@ import gevent.event
 from sqlalchemy import String, Table, func, or_
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+from esl_apps.multirow import MultiRowStatement
 from fscluster.db import Database
 from fscluster.errors import DatabaseUnavailable
 
@@ -35,6 +36,8 @@ log = logging.getLogger("fscluster.mirror")
 UPSERT, INSERT_NEW, DELETE = "upsert", "insert_new", "delete"
 CHUNK = 1000
 RETRY_DELAY = 1.0
+#: Run a statement without a parameter collection, so PyMySQL does not %-format its text.
+NO_PARAMETERS = {"no_parameters": True}
 _INSERTS = {"mysql": mysql.insert, "mariadb": mysql.insert, "sqlite": sqlite.insert,
             "postgresql": postgresql.insert}
 
@@ -62,22 +65,24 @@ def upsert_statement(dialect: str, table: Table, columns: Sequence[str],
     return statement.on_conflict_do_update(index_elements=keys, set_=updates)
 
 
-def driver_sql(conn, table: Table, statement, columns: Sequence[str]) -> Optional[str]:
-    """The SQL text to hand PyMySQL rows of plain values as they are, or None.
+def multirow(conn, table: Table, statement, columns: Sequence[str]) -> Optional[MultiRowStatement]:
+    """The statement as a :class:`~esl_apps.multirow.MultiRowStatement`, or None.
 
-    PyMySQL rewrites ``executemany(INSERT … VALUES (…) …)`` into multi-row statements
-    itself, and SQLAlchemy's per-row parameter processing on top cost more client CPU
-    than the driver's escaping (≈ 24 vs 11 ms per 1 000 registration rows, measured): in a
-    storm that CPU is taken from event parsing. Other dialects (SQLite, PostgreSQL, whose
-    multi-row rewrite is SQLAlchemy's), a column whose type converts values on the way in,
-    or a bound value that is not a row column keep SQLAlchemy's path (None)."""
+    SQLAlchemy's per-row parameter handling and PyMySQL's per-value escaping cost a storm
+    more client CPU than parsing its events, and that CPU is taken from parsing. On
+    MySQL/MariaDB rows of plain values are formatted by :mod:`esl_apps.multirow` instead.
+    Other dialects (SQLite, PostgreSQL), a column whose type converts values on the way in
+    (a ``bind_processor``, e.g. ``Boolean``), or a bound value that is not a row column
+    keep SQLAlchemy's path (None)."""
     dialect = conn.dialect
     if dialect.name not in ("mysql", "mariadb") or dialect.paramstyle != "pyformat":
         return None
     if any(table.c[name].type.bind_processor(dialect) for name in columns):
         return None
     compiled = statement.compile(dialect=dialect, column_keys=list(columns))
-    return compiled.string if set(compiled.binds) == set(columns) else None
+    if set(compiled.binds) != set(columns):
+        return None
+    return MultiRowStatement(compiled.string)
 
 
 @functools.lru_cache(maxsize=None)
@@ -232,21 +237,24 @@ class Mirror:
                     deletes.append(row[key.name])
                     continue
                 if stamped:
-                    row = dict(row, updated_at=stamp)
-                groups[(kind, tuple(sorted(row)), fill_only)].append(row)
+                    row["updated_at"] = stamp   # the mirror owns recorded rows
+                # a producer builds its rows in one key order: no need to sort
+                groups[(kind, tuple(row), fill_only)].append(row)
             for (kind, columns, fill_only), rows in groups.items():
                 shape = (dialect, name, kind, columns, fill_only)
                 if shape not in self._statements:
                     statement = upsert_statement(dialect, table, columns, fill_only,
                                                  do_nothing=kind == INSERT_NEW)
-                    self._statements[shape] = (statement, driver_sql(conn, table, statement,
-                                                                     columns))
-                statement, raw = self._statements[shape]
+                    self._statements[shape] = (statement, multirow(conn, table, statement,
+                                                                   columns))
+                statement, bulk = self._statements[shape]
                 for start in range(0, len(rows), CHUNK):
-                    if raw is None:
+                    if bulk is None:
                         conn.execute(statement, rows[start:start + CHUNK])
-                    else:
-                        conn.exec_driver_sql(raw, rows[start:start + CHUNK])
+                        continue
+                    escape = conn.connection.dbapi_connection.escape
+                    for sql in bulk.statements(rows[start:start + CHUNK], escape):
+                        conn.exec_driver_sql(sql, execution_options=NO_PARAMETERS)
             owner = table.c.node if "node" in table.c else None
             for start in range(0, len(deletes), CHUNK):
                 condition = key.in_(deletes[start:start + CHUNK])

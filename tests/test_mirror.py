@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import select
 
-from esl_apps.mirror import CHUNK, Mirror, driver_sql, upsert_statement
+from esl_apps.mirror import CHUNK, Mirror, multirow, upsert_statement
 from fscluster.errors import DatabaseUnavailable
 from fscluster.schema import cluster_cdr_queue, cluster_nodes, cluster_registrations as regs
 
@@ -106,32 +106,35 @@ class Blip:
 
 
 def test_raw_rows_keep_quotes_backslashes_and_percent_over_chunks(any_db):
-    """On MariaDB rows go to PyMySQL as they are (driver_sql): its escaping must still hold
+    """On MariaDB rows are formatted by esl_apps.multirow: PyMySQL's escaping must still hold
     for SQL-special characters, over more than one multi-row statement."""
     mirror = Mirror(any_db, "pbx1")
     nasty = "o'x\\\" %s %(node)s;-- DROP TABLE x"
     for i in range(CHUNK + 5):
-        mirror.upsert(regs, reg(f"{i}@x", user_agent=nasty))
+        mirror.upsert(regs, reg(f"{i}@x", user_agent=nasty, contact=f"{nasty}{i % 3}"))
     assert mirror.flush() == CHUNK + 5
     stored = rows(any_db)
     assert len(stored) == CHUNK + 5
     assert {row["user_agent"] for row in stored.values()} == {nasty}
+    assert {row["contact"] for row in stored.values()} == {f"{nasty}{i}" for i in range(3)}
 
 
-def test_driver_sql_only_where_the_driver_takes_raw_rows():
+def test_multirow_only_where_the_driver_takes_raw_rows():
     from sqlalchemy.dialects import sqlite
     from sqlalchemy.dialects.mysql import pymysql
 
     class Conn:
         dialect = pymysql.dialect(paramstyle="pyformat")
     columns = ("call_id", "node", "updated_at")
-    sql = driver_sql(Conn, regs, upsert_statement("mysql", regs, columns), columns)
-    assert "VALUES (%(call_id)s, %(node)s, %(updated_at)s)" in sql
+    bulk = multirow(Conn, regs, upsert_statement("mysql", regs, columns), columns)
+    assert bulk.row_format == "(%s, %s, %s)" and bulk.names == columns
+    assert bulk.prefix.startswith("INSERT INTO cluster_registrations")
+    assert bulk.postfix.strip().startswith("ON DUPLICATE KEY UPDATE")
     node_columns = ("freeswitch_up", "node_name")  # Boolean: SQLAlchemy converts it
-    assert driver_sql(Conn, cluster_nodes, upsert_statement("mysql", cluster_nodes, node_columns),
-                      node_columns) is None
+    assert multirow(Conn, cluster_nodes, upsert_statement("mysql", cluster_nodes, node_columns),
+                    node_columns) is None
     Conn.dialect = sqlite.dialect()
-    assert driver_sql(Conn, regs, upsert_statement("sqlite", regs, columns), columns) is None
+    assert multirow(Conn, regs, upsert_statement("sqlite", regs, columns), columns) is None
 
 
 def test_db_blip_keeps_the_batch_under_newer_changes(sqlite_db):

@@ -115,7 +115,7 @@ def test_arbitrary_bytes_never_crash_otherwise(data):
         pass
 
 
-_PIECES = list("%aZ09fF+ \n:é€\x00") + ["%C3", "%A9", "%E2%82", "%0A", "%3A%20", "%zz", "%4"]
+_PIECES = list("%aZ09fFx+ \n:é€\x00\\") + ["%C3", "%A9", "%E2%82", "%0A", "%3A%20", "%zz", "%4"]
 
 
 @settings(max_examples=500)
