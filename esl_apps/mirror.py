@@ -82,7 +82,10 @@ def multirow(conn, table: Table, statement, columns: Sequence[str]) -> Optional[
     compiled = statement.compile(dialect=dialect, column_keys=list(columns))
     if set(compiled.binds) != set(columns):
         return None
-    return MultiRowStatement(compiled.string)
+    try:
+        return MultiRowStatement(compiled.string)
+    except ValueError:  # a shape PyMySQL's executemany would not make multi-row either
+        return None
 
 
 @functools.lru_cache(maxsize=None)
@@ -124,6 +127,8 @@ class Mirror:
 
     # ------------------------------------------------------------------ recording
     def upsert(self, table: Table, row: dict, fill_only: Tuple[str, ...] = ()) -> None:
+        """Insert or update by primary key. The mirror owns ``row`` from here on: it clips
+        and stamps it in place (a copy per row cost a storm measurably)."""
         self._record(table, (UPSERT, self._clip(table, row), fill_only))
 
     def insert_new(self, table: Table, row: dict) -> None:
