@@ -3,8 +3,7 @@
 Everything else — MariaDB, memcached, load generators, storm servers — runs on the other
 CPUs: in production those are other machines, and a server sharing the measured process's
 core is woken onto it by each request (the kernel's wake-affine placement), so the figures
-measured the scheduler's ping-pong (two modes, ~1.6× apart, depending on where processes
-happened to land) rather than the code.
+measured the scheduler's ping-pong rather than the code.
 """
 import contextlib
 import os

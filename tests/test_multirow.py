@@ -53,9 +53,10 @@ def test_not_an_insert_values_statement():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.one_of(st.none(), st.integers(), st.text(max_size=20)),
-                          st.one_of(st.booleans(), st.floats(allow_nan=False, allow_infinity=False), st.text()),
-                          st.text(max_size=5)), max_size=30))
+@given(st.lists(st.tuples(
+    st.one_of(st.none(), st.integers(), st.text(max_size=20)),
+    st.one_of(st.booleans(), st.floats(allow_nan=False, allow_infinity=False), st.text()),
+    st.text(max_size=5)), max_size=30))
 def test_same_text_as_pymysql_executemany_formats(rows):
     """Row by row, exactly what PyMySQL's own cursor formats for the same values."""
     escape = escape_of()
