@@ -53,6 +53,9 @@ def test_retrying_makes_a_last_attempt_at_the_deadline(sqlite_db, monkeypatch):
     now = [0.0]
     monkeypatch.setattr("fscluster.db.time.monotonic", lambda: now[0])
     monkeypatch.setattr("fscluster.db.time.sleep", lambda s: now.__setitem__(0, now[0] + s))
+    # no jitter: waits of 0.05, 0.1, 0.2, 0.4, then the 0.75 s left (attempt at 0.75 < 1.4);
+    # with jitter an attempt could land in [1.4, 1.5) and answer before the deadline
+    monkeypatch.setattr("fscluster.db.random.random", lambda: 0.5)
     attempts = []
 
     def unready_until_1_4s(conn):
@@ -61,7 +64,7 @@ def test_retrying_makes_a_last_attempt_at_the_deadline(sqlite_db, monkeypatch):
             raise _error(1047, "WSREP has not yet prepared node for application use")
         return "answered"
     assert sqlite_db.retrying(unready_until_1_4s, deadline=1.5) == "answered"
-    assert attempts[-1] == pytest.approx(1.5) and len(attempts) >= 5
+    assert attempts == pytest.approx([0, 0.05, 0.15, 0.35, 0.75, 1.5])
 
 
 def test_non_retryable_error_propagates_at_once(sqlite_db):
