@@ -36,14 +36,18 @@ T = TypeVar("T")
 # idempotent work. 2003 can't connect, 2006 gone away, 2013 lost connection,
 # 1213 deadlock (wsrep certification failure), 1047 WSREP not prepared / unknown command,
 # 1053 server shutdown in progress, 1205 lock wait timeout, 1927 connection killed,
-# 4031 idle disconnect.
-RETRYABLE_MYSQL_CODES = frozenset({2003, 2006, 2013, 1213, 1047, 1053, 1205, 1927, 4031})
+# 4031 idle disconnect, 1180 error during COMMIT (seen as "Error while appending streaming
+# replication fragment(provider status: Not connected to Primary Component)" while a killed
+# writer rejoined: the commit failed, so the transaction did not happen).
+RETRYABLE_MYSQL_CODES = frozenset({2003, 2006, 2013, 1213, 1047, 1053, 1205, 1927, 4031,
+                                   1180})
 #: Errors that condemn the connection, on top of those SQLAlchemy's MySQL dialect knows
 #: (2006, 2013, 1927, 4031…): 1047 — the node behind this connection left the Primary
-#: component or is not Synced; 1053 — it is shutting down. A retry on the same pooled
+#: component or is not Synced; 1053 — it is shutting down; 1180 — a commit failed there (the
+#: case seen: not connected to the Primary component). A retry on the same pooled
 #: connection would reach the same node, so the pool drops it and HAProxy routes the new
 #: one to a healthy node.
-NODE_UNUSABLE_MYSQL_CODES = frozenset({1047, 1053})
+NODE_UNUSABLE_MYSQL_CODES = frozenset({1047, 1053, 1180})
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -15,7 +15,7 @@ def _error(code, message="x"):
     return OperationalError("SELECT 1", {}, pymysql.err.OperationalError(code, message))
 
 
-@pytest.mark.parametrize("code", [2003, 2006, 2013, 1213, 1047, 1053, 1205, 1927, 4031])
+@pytest.mark.parametrize("code", [2003, 2006, 2013, 1213, 1047, 1053, 1205, 1927, 4031, 1180])
 def test_galera_failover_errors_are_retryable(code):
     assert is_retryable(_error(code))
 
@@ -28,6 +28,7 @@ def test_other_errors_are_not(code):
 @pytest.mark.parametrize("code, condemned", [
     (1047, True),    # WSREP has not yet prepared node for application use (non-Primary)
     (1053, True),    # server shutdown in progress
+    (1180, True),    # error during COMMIT (not connected to the Primary component)
     (1213, False),   # certification failure: the connection itself is fine
 ])
 def test_unusable_node_errors_drop_the_connection(code, condemned):
