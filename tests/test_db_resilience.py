@@ -50,8 +50,9 @@ def _under_load(stack, service, fault):
     print(f"\nlookups={load.done} failed={len(load.failures)} "
           f"longest_stall_ms={load.max_stall_ms:.0f} registrations={len(storm.call_ids)} "
           f"lost={len(lost)} extra={len(extra)}")
-    if load.failures:   # what the service said about them, for whoever reads the CI log
+    if load.failures:   # what the service and Galera said, for whoever reads the CI log
         print(service.log_text()[-6000:])
+        print(stack.front.cluster.view_changes())
     assert load.failures == []
     assert storm.call_ids and not lost and not extra
     return load

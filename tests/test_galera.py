@@ -105,6 +105,8 @@ def test_writer_kill_moves_writes_once_and_the_old_writer_does_not_steal_them_ba
     finally:
         stop.set()
         load.join(30)
+    if errors:  # which node saw which component, for whoever reads the CI log
+        print(galera_cluster.view_changes())
     assert errors == []
     rows = db.retrying(lambda c: c.execute(text("SELECT id, node FROM t_writes ORDER BY id"))
                        .fetchall())
@@ -147,3 +149,11 @@ def test_doctor_reports_every_galera_node_and_haproxy_backend_healthy(front):
     assert len(rows) == 3 + 3 + 1
     assert all(r.ok for r in rows), rows
     assert all("Synced, Primary, size 3" in r.detail for r in rows[:3])
+
+
+def test_view_changes_show_every_nodes_primary_view(galera_cluster):
+    """What failing Galera tests print: each node's view lines, the Primary one included."""
+    text = galera_cluster.view_changes()
+    for node in galera_cluster.nodes:
+        section = text.split(f"--- {node.name}\n", 1)[1].split("\n--- ", 1)[0]
+        assert "view(view_id(PRIM" in section, section[-500:]

@@ -13,6 +13,7 @@ a surviving node with ``pc.bootstrap`` when quorum was lost), so one cluster ser
 session.
 """
 import os
+import re
 import shutil
 from typing import Dict, List, Optional
 
@@ -27,6 +28,8 @@ GALERA_PROVIDER = next((p for p in ("/usr/lib/galera/libgalera_smm.so",
 SST_USER, SST_PASSWORD = "fscluster_sst", "fscluster-sst-pw"
 #: Failure detection tuned for loopback: a SIGKILLed node is evicted in ~3 s instead of the
 #: default PT5S suspect + PT15S inactive timeouts (documented in docs/galera.md).
+_VIEW_WORDS = re.compile(r"view\(|NON-PRIMARY|non-Primary|New COMPONENT|Shifting|suspect"
+                         r"|declaring .* stable|partitioned", re.I)
 EVS_OPTIONS = ("evs.keepalive_period=PT0.5S; evs.suspect_timeout=PT2S; "
                "evs.inactive_timeout=PT3S; evs.inactive_check_period=PT0.5S")
 #: Tools the mariabackup SST scripts run (scripts/install-system-deps.sh installs them).
@@ -171,6 +174,19 @@ class GaleraCluster:
         self.node(name).kill()
         if wait_evicted:
             self.wait_evicted()
+
+    def view_changes(self, lines: int = 25) -> str:
+        """The last view and state lines of every node's error log, for a failing test to
+        print: which node saw which component, and when (the logs go with the session)."""
+        out = []
+        for node in self.nodes:
+            try:
+                with open(node.log_path, encoding="utf-8", errors="replace") as handle:
+                    wanted = [line.rstrip() for line in handle if _VIEW_WORDS.search(line)]
+            except OSError as exc:
+                wanted = [f"(no log: {exc})"]
+            out.append(f"--- {node.name}\n" + "\n".join(wanted[-lines:]))
+        return "\n".join(out)
 
     def wait_evicted(self, timeout: float = 60) -> None:
         """Every running node's view holds exactly the running nodes (Primary or not)."""
