@@ -14,7 +14,7 @@ Everything is scoped to this node: deletes carry ``node = <this node>``, and :me
 (the resync) removes only this node's rows, so agents sharing one DB never touch each
 other's rows. Upserts are the only dialect-specific SQL, in :func:`upsert_statement`; on
 MariaDB their rows skip SQLAlchemy's per-row parameter handling and PyMySQL's per-value
-escaping (:func:`multirow`), which cost a storm more CPU than parsing the events.
+escaping (:func:`multirow_statement`), which cost a storm more CPU than parsing the events.
 """
 import functools
 import logging
@@ -65,7 +65,8 @@ def upsert_statement(dialect: str, table: Table, columns: Sequence[str],
     return statement.on_conflict_do_update(index_elements=keys, set_=updates)
 
 
-def multirow(conn, table: Table, statement, columns: Sequence[str]) -> Optional[MultiRowStatement]:
+def multirow_statement(conn, table: Table, statement,
+                       columns: Sequence[str]) -> Optional[MultiRowStatement]:
     """The statement as a :class:`~esl_apps.multirow.MultiRowStatement`, or None.
 
     SQLAlchemy's per-row parameter handling and PyMySQL's per-value escaping cost a storm
@@ -250,14 +251,14 @@ class Mirror:
                 if shape not in self._statements:
                     statement = upsert_statement(dialect, table, columns, fill_only,
                                                  do_nothing=kind == INSERT_NEW)
-                    self._statements[shape] = (statement, multirow(conn, table, statement,
-                                                                   columns))
+                    self._statements[shape] = (statement, multirow_statement(
+                        conn, table, statement, columns))
                 statement, bulk = self._statements[shape]
+                escape = conn.connection.dbapi_connection.escape if bulk else None
                 for start in range(0, len(rows), CHUNK):
                     if bulk is None:
                         conn.execute(statement, rows[start:start + CHUNK])
                         continue
-                    escape = conn.connection.dbapi_connection.escape
                     for sql in bulk.statements(rows[start:start + CHUNK], escape):
                         conn.exec_driver_sql(sql, execution_options=NO_PARAMETERS)
             owner = table.c.node if "node" in table.c else None

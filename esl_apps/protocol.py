@@ -182,7 +182,7 @@ def _decode(value: str) -> str:
     non-ASCII, a backslash) takes the byte loop. Both equal ``unquote`` (property-tested)."""
     decoded = _DECODED.get(value)
     if decoded is None:
-        decoded = _decode_in_c(value) if "\\" not in value else None
+        decoded = _decode_in_c(value)
         if decoded is None:
             decoded = _decode_bytes(value)
         if len(_DECODED) >= 4096:
@@ -192,6 +192,8 @@ def _decode(value: str) -> str:
 
 
 def _decode_in_c(value: str) -> Optional[str]:
+    if "\\" in value:  # the codec would read it as an escape of its own
+        return None
     try:
         return (value.replace("%", "\\x").encode("ascii").decode("unicode_escape")
                 .encode("latin-1").decode("utf-8", "replace"))

@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import select
 
-from esl_apps.mirror import CHUNK, Mirror, multirow, upsert_statement
+from esl_apps.mirror import CHUNK, Mirror, multirow_statement, upsert_statement
 from fscluster.errors import DatabaseUnavailable
 from fscluster.schema import cluster_cdr_queue, cluster_nodes, cluster_registrations as regs
 
@@ -119,22 +119,23 @@ def test_raw_rows_keep_quotes_backslashes_and_percent_over_chunks(any_db):
     assert {row["contact"] for row in stored.values()} == {f"{nasty}{i}" for i in range(3)}
 
 
-def test_multirow_only_where_the_driver_takes_raw_rows():
+def test_multirow_statement_only_where_the_driver_takes_raw_rows():
     from sqlalchemy.dialects import sqlite
     from sqlalchemy.dialects.mysql import pymysql
 
     class Conn:
         dialect = pymysql.dialect(paramstyle="pyformat")
     columns = ("call_id", "node", "updated_at")
-    bulk = multirow(Conn, regs, upsert_statement("mysql", regs, columns), columns)
+    bulk = multirow_statement(Conn, regs, upsert_statement("mysql", regs, columns), columns)
     assert bulk.row_format == "(%s, %s, %s)" and bulk.names == columns
     assert bulk.prefix.startswith("INSERT INTO cluster_registrations")
     assert bulk.postfix.strip().startswith("ON DUPLICATE KEY UPDATE")
     node_columns = ("freeswitch_up", "node_name")  # Boolean: SQLAlchemy converts it
-    assert multirow(Conn, cluster_nodes, upsert_statement("mysql", cluster_nodes, node_columns),
-                    node_columns) is None
+    assert multirow_statement(Conn, cluster_nodes, upsert_statement(
+        "mysql", cluster_nodes, node_columns), node_columns) is None
     Conn.dialect = sqlite.dialect()
-    assert multirow(Conn, regs, upsert_statement("sqlite", regs, columns), columns) is None
+    assert multirow_statement(Conn, regs, upsert_statement("sqlite", regs, columns),
+                              columns) is None
 
 
 def test_db_blip_keeps_the_batch_under_newer_changes(sqlite_db):

@@ -28,12 +28,13 @@ GALERA_PROVIDER = next((p for p in ("/usr/lib/galera/libgalera_smm.so",
 SST_USER, SST_PASSWORD = "fscluster_sst", "fscluster-sst-pw"
 #: Failure detection tuned for loopback: a SIGKILLed node is evicted in ~3 s instead of the
 #: default PT5S suspect + PT15S inactive timeouts (documented in docs/galera.md).
-_VIEW_WORDS = re.compile(r"view\(|NON-PRIMARY|non-Primary|New COMPONENT|Shifting|suspect"
-                         r"|declaring .* stable|partitioned", re.I)
 EVS_OPTIONS = ("evs.keepalive_period=PT0.5S; evs.suspect_timeout=PT2S; "
                "evs.inactive_timeout=PT3S; evs.inactive_check_period=PT0.5S")
 #: Tools the mariabackup SST scripts run (scripts/install-system-deps.sh installs them).
 SST_TOOLS = ("mariabackup", "mbstream", "socat", "wsrep_sst_mariabackup", "ss")
+#: Error-log lines about views and node states: what a failing test prints.
+_VIEW_WORDS = re.compile(r"view\(|NON-PRIMARY|non-Primary|New COMPONENT|Shifting|suspect"
+                         r"|declaring .* stable|partitioned", re.I)
 
 
 class GaleraNode(MariaDB):
